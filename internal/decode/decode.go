@@ -1,0 +1,412 @@
+// Package decode reads log input — files, directories, standard input,
+// request bodies — undoes gzip, splits it into JSON documents, JSON Lines or
+// text lines, recognizes the format and hands each piece to the format's
+// decoder. Every read is bounded.
+package decode
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	"github.com/vigil-sec/vigil/internal/jsondoc"
+	"github.com/vigil-sec/vigil/internal/source"
+)
+
+// Auto is the kind that recognizes the format of each document.
+const Auto = "auto"
+
+// DefaultMaxDocument bounds one JSON document or one line: a whole S3
+// delivery file, one request body, one line of JSON Lines.
+const DefaultMaxDocument = 256 << 20
+
+// Registry is an ordered set of decoders. In auto mode the first decoder
+// whose Detect accepts a document decodes it, so wrappers (Firehose,
+// Pub/Sub, Event Grid) come before the formats they carry.
+type Registry struct {
+	decoders []source.Decoder
+}
+
+// NewRegistry returns a registry of the given decoders, in detection order.
+func NewRegistry(decoders ...source.Decoder) *Registry {
+	return &Registry{decoders: decoders}
+}
+
+// Kinds lists the kinds users can name, plus Auto.
+func (r *Registry) Kinds() []string {
+	out := []string{Auto}
+	for _, d := range r.decoders {
+		out = append(out, d.Kind)
+	}
+	return out
+}
+
+// Has reports whether kind is Auto or a registered kind.
+func (r *Registry) Has(kind string) bool {
+	return slices.Contains(r.Kinds(), kind)
+}
+
+func (r *Registry) lookup(kind string) *source.Decoder {
+	for i := range r.decoders {
+		if r.decoders[i].Kind == kind {
+			return &r.decoders[i]
+		}
+	}
+	return nil
+}
+
+// Options control one Reader.
+type Options struct {
+	Kind        string // a registered kind, or Auto ("" means Auto)
+	MaxDocument int    // bound on one document or line; 0 means DefaultMaxDocument
+}
+
+// Reader decodes inputs with one registry and one set of options.
+type Reader struct {
+	reg  *Registry
+	opts Options
+}
+
+// NewReader returns a Reader, or an error naming the valid kinds when the
+// kind is not known.
+func (r *Registry) NewReader(opts Options) (*Reader, error) {
+	if opts.Kind == "" {
+		opts.Kind = Auto
+	}
+	if !r.Has(opts.Kind) {
+		return nil, fmt.Errorf("unknown source kind %q: use one of %s", opts.Kind, strings.Join(r.Kinds(), ", "))
+	}
+	if opts.MaxDocument <= 0 {
+		opts.MaxDocument = DefaultMaxDocument
+	}
+	return &Reader{reg: r, opts: opts}, nil
+}
+
+// errStopped ends reading when the caller's stop function says so.
+var errStopped = errors.New("stopped")
+
+// Read decodes everything in in. Bad records are reported to sink and
+// reading goes on; the error returned means the input as a whole could not
+// be read: it is empty, truncated gzip, not JSON at all, or not the format
+// asked for. stop, if not nil, is asked between documents and lines
+// whether to give up.
+func (rd *Reader) Read(in io.Reader, sink source.Sink, stop func() bool) error {
+	br := bufio.NewReaderSize(in, 64<<10)
+	if magic, _ := br.Peek(2); source.IsGzip(magic) {
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return fmt.Errorf("invalid gzip data: %w", err)
+		}
+		br = bufio.NewReaderSize(gzipErrors{zr}, 64<<10)
+	}
+	f := framer{rd: rd, br: br, sink: sink, stop: stop}
+	err := f.run()
+	if errors.Is(err, errStopped) {
+		return nil
+	}
+	return err
+}
+
+// gzipErrors turns the gzip reader's errors into messages a user can act on.
+type gzipErrors struct{ r io.Reader }
+
+func (g gzipErrors) Read(p []byte) (int, error) {
+	n, err := g.r.Read(p)
+	switch {
+	case err == nil || err == io.EOF:
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		err = errors.New("truncated gzip data")
+	default:
+		err = fmt.Errorf("invalid gzip data: %w", err)
+	}
+	return n, err
+}
+
+type framer struct {
+	rd   *Reader
+	br   *bufio.Reader
+	sink source.Sink
+	stop func() bool
+	line int // lines consumed so far
+}
+
+func (f *framer) stopped() bool { return f.stop != nil && f.stop() }
+
+func (f *framer) run() error {
+	first, err := f.firstByte()
+	if err != nil {
+		return err
+	}
+	if first != '{' && first != '[' {
+		return f.textLines()
+	}
+	// A JSON document is either all of the input (one line or many) or the
+	// first of many lines of JSON Lines. Read the first line to tell.
+	line, tooLong, err := f.readLine()
+	if err != nil {
+		return err
+	}
+	if tooLong {
+		return fmt.Errorf("input is not JSON Lines and is larger than the %d MiB document limit", f.rd.opts.MaxDocument>>20)
+	}
+	doc := f.newDoc()
+	perr := doc.Parse(line)
+	if perr == nil {
+		rest, err := f.onlySpaceLeft()
+		if err != nil {
+			return err
+		}
+		if rest {
+			return f.document(doc, "")
+		}
+		f.jsonLine(doc, line, nil)
+		return f.jsonLines()
+	}
+	// The first line is not a whole document: either a document that
+	// spans lines, or JSON Lines whose first line is bad.
+	all, err := f.readAll(line)
+	if err != nil {
+		return err
+	}
+	if err := doc.Parse(all); err == nil {
+		return f.document(doc, "")
+	} else if !bytes.Contains(bytes.TrimSpace(all), []byte("\n")) {
+		return fmt.Errorf("input is not valid JSON: %w", err)
+	}
+	// Several lines that do not form one document: JSON Lines.
+	f.line = 0
+	f.br = bufio.NewReaderSize(io.MultiReader(bytes.NewReader(all), f.br), 64<<10)
+	return f.jsonLines()
+}
+
+func (f *framer) newDoc() *jsondoc.Doc {
+	d := new(jsondoc.Doc)
+	d.SetLimits(jsondoc.Limits{MaxDepth: source.MaxDepth})
+	return d
+}
+
+// firstByte returns the first byte that is not white space or a UTF-8 byte
+// order mark, without consuming it.
+func (f *framer) firstByte() (byte, error) {
+	for {
+		b, err := f.br.Peek(1)
+		if err == io.EOF {
+			return 0, errors.New("input is empty")
+		}
+		if err != nil {
+			return 0, err
+		}
+		switch b[0] {
+		case ' ', '\t', '\r', '\n':
+			f.br.Discard(1)
+			if b[0] == '\n' {
+				f.line++
+			}
+		case 0xEF:
+			if bom, _ := f.br.Peek(3); bytes.Equal(bom, []byte{0xEF, 0xBB, 0xBF}) {
+				f.br.Discard(3)
+				continue
+			}
+			return b[0], nil
+		default:
+			return b[0], nil
+		}
+	}
+}
+
+// readLine returns the next line without its end of line, in a new buffer.
+// A line longer than the limit is consumed and reported as tooLong.
+func (f *framer) readLine() (line []byte, tooLong bool, err error) {
+	max := f.rd.opts.MaxDocument
+	for {
+		chunk, err := f.br.ReadSlice('\n')
+		if len(line)+len(chunk) > max {
+			tooLong = true
+			line = line[:0]
+		} else if !tooLong {
+			line = append(line, chunk...)
+		}
+		switch {
+		case err == nil:
+			f.line++
+			return bytes.TrimRight(line, "\r\n"), tooLong, nil
+		case errors.Is(err, bufio.ErrBufferFull):
+			continue
+		case err == io.EOF:
+			if len(line) == 0 && !tooLong {
+				return nil, false, io.EOF
+			}
+			f.line++
+			return bytes.TrimRight(line, "\r\n"), tooLong, nil
+		default:
+			return nil, false, err
+		}
+	}
+}
+
+func (f *framer) onlySpaceLeft() (bool, error) {
+	for {
+		b, err := f.br.ReadByte()
+		if err == io.EOF {
+			return true, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		switch b {
+		case ' ', '\t', '\r':
+		case '\n':
+			f.line++
+		default:
+			return false, f.br.UnreadByte()
+		}
+	}
+}
+
+// readAll returns head followed by the rest of the input, bounded by the
+// document limit.
+func (f *framer) readAll(head []byte) ([]byte, error) {
+	max := f.rd.opts.MaxDocument
+	buf := bytes.NewBuffer(append(head, '\n'))
+	if _, err := io.Copy(buf, io.LimitReader(f.br, int64(max-buf.Len()+1))); err != nil {
+		return nil, err
+	}
+	if buf.Len() > max {
+		return nil, fmt.Errorf("input is larger than the %d MiB document limit", max>>20)
+	}
+	return buf.Bytes(), nil
+}
+
+func (f *framer) jsonLines() error {
+	for {
+		if f.stopped() {
+			return errStopped
+		}
+		line, tooLong, err := f.readLine()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		where := fmt.Sprintf("line %d", f.line)
+		if tooLong {
+			source.Failf(f.sink, where, "line is longer than the %d MiB limit", f.rd.opts.MaxDocument>>20)
+			continue
+		}
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		// Events keep pointers into their document, so each line gets its
+		// own buffer and Doc.
+		doc := f.newDoc()
+		f.jsonLine(doc, line, doc.Parse(line))
+	}
+}
+
+func (f *framer) jsonLine(doc *jsondoc.Doc, line []byte, perr error) {
+	where := fmt.Sprintf("line %d", f.line)
+	if perr != nil {
+		f.sink.Fail(&source.RecordError{Where: where, Err: perr})
+		return
+	}
+	if err := f.document(doc, where); err != nil {
+		f.sink.Fail(&source.RecordError{Where: where, Err: err})
+	}
+}
+
+// document decodes one parsed JSON document with the chosen decoder, or in
+// auto mode with the first decoder that recognizes it.
+func (f *framer) document(doc *jsondoc.Doc, where string) error {
+	root := doc.Root()
+	if f.rd.opts.Kind != Auto {
+		return f.rd.reg.lookup(f.rd.opts.Kind).Decode(root, where, f.sink)
+	}
+	for i := range f.rd.reg.decoders {
+		d := &f.rd.reg.decoders[i]
+		if d.Detect != nil && d.Detect(root) {
+			return d.Decode(root, where, f.sink)
+		}
+	}
+	return fmt.Errorf("%w: no known log format matches %s; name the format with --source", source.ErrNotFormat, describe(root))
+}
+
+// describe summarizes a document's shape for an error message.
+func describe(v jsondoc.Value) string {
+	switch v.Kind() {
+	case jsondoc.Object:
+		var keys []string
+		v.Members(func(k string, _ jsondoc.Value) bool {
+			keys = append(keys, fmt.Sprintf("%q", truncate(k, 40)))
+			return len(keys) < 8
+		})
+		more := ""
+		if v.Len() > len(keys) {
+			more = ", ..."
+		}
+		return "an object with keys " + strings.Join(keys, ", ") + more
+	case jsondoc.Array:
+		if v.Len() == 0 {
+			return "an empty array"
+		}
+		return "an array of " + describe(v.Index(0))
+	}
+	return "a JSON " + v.Kind().String()
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}
+
+func (f *framer) textLines() error {
+	dec := f.textDecoder()
+	if dec == nil {
+		return fmt.Errorf("input is plain text, not JSON, and --source %s does not read text logs", f.rd.opts.Kind)
+	}
+	for {
+		if f.stopped() {
+			return errStopped
+		}
+		line, tooLong, err := f.readLine()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		where := fmt.Sprintf("line %d", f.line)
+		if tooLong {
+			source.Failf(f.sink, where, "line is longer than the %d MiB limit", f.rd.opts.MaxDocument>>20)
+			continue
+		}
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		if err := dec.DecodeText(line, where, f.sink); err != nil {
+			f.sink.Fail(&source.RecordError{Where: where, Err: err})
+		}
+	}
+}
+
+func (f *framer) textDecoder() *source.Decoder {
+	if f.rd.opts.Kind != Auto {
+		if d := f.rd.reg.lookup(f.rd.opts.Kind); d.DecodeText != nil {
+			return d
+		}
+		return nil
+	}
+	for i := range f.rd.reg.decoders {
+		if f.rd.reg.decoders[i].DecodeText != nil {
+			return &f.rd.reg.decoders[i]
+		}
+	}
+	return nil
+}

@@ -1,0 +1,97 @@
+package event
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/vigil-sec/vigil/internal/jsondoc"
+)
+
+func TestAppendJSON(t *testing.T) {
+	var d jsondoc.Doc
+	if err := d.Parse([]byte("{\n  \"eventName\": \"Invoke\",\n  \"nested\": {\"s\": \"a b\\\"c\"}\n}")); err != nil {
+		t.Fatal(err)
+	}
+	e := Event{
+		Time:      time.Date(2026, 11, 20, 10, 0, 0, 5e6, time.UTC),
+		Cloud:     AWS,
+		Source:    SourceCloudTrail,
+		ID:        "id-1",
+		Action:    "Invoke",
+		Outcome:   Failure,
+		ErrorCode: "AccessDenied",
+		Principal: "arn:aws:iam::111122223333:user/\"quoted\"",
+		Resources: []Resource{{Type: "AWS::Lambda::Function", UID: "arn:aws:lambda:us-east-1:111122223333:function:f"}, {UID: "x"}},
+		Raw:       d.Root(),
+	}
+	out := e.AppendJSON(nil, true)
+	var got map[string]any
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatalf("AppendJSON produced invalid JSON %s: %v", out, err)
+	}
+	want := map[string]any{
+		"time": "2026-11-20T10:00:00.005Z", "cloud": "aws", "source": "aws.cloudtrail", "id": "id-1",
+		"action": "Invoke", "outcome": "failure", "error_code": "AccessDenied",
+		"principal": "arn:aws:iam::111122223333:user/\"quoted\"",
+		"resources": []any{
+			map[string]any{"type": "AWS::Lambda::Function", "uid": "arn:aws:lambda:us-east-1:111122223333:function:f"},
+			map[string]any{"uid": "x"},
+		},
+		"raw": map[string]any{"eventName": "Invoke", "nested": map[string]any{"s": "a b\"c"}},
+	}
+	gb, _ := json.Marshal(got)
+	wb, _ := json.Marshal(want)
+	if string(gb) != string(wb) {
+		t.Errorf("AppendJSON:\n got %s\nwant %s", gb, wb)
+	}
+	for _, c := range out {
+		if c == '\n' {
+			t.Fatalf("AppendJSON output spans lines: %s", out)
+		}
+	}
+	if noRaw := e.AppendJSON(nil, false); json.Valid(noRaw) && string(noRaw) == string(out) {
+		t.Error("withRaw=false still wrote raw")
+	}
+}
+
+func TestEnvelope(t *testing.T) {
+	e := Event{Action: "CreateFunction20150331", Outcome: Success}
+	for _, name := range EnvelopeFieldNames() {
+		if EnvelopeGetter(name) == nil {
+			t.Errorf("no getter for %q", name)
+		}
+	}
+	if v, ok := e.Envelope("action"); !ok || v != "CreateFunction20150331" {
+		t.Errorf("action = %q, %v", v, ok)
+	}
+	if v, _ := e.Envelope("outcome"); v != "success" {
+		t.Errorf("outcome = %q", v)
+	}
+	if _, ok := e.Envelope("nope"); ok {
+		t.Error("unknown envelope field reported as present")
+	}
+}
+
+func TestFunctionFromARN(t *testing.T) {
+	for in, want := range map[string]string{
+		"arn:aws:lambda:us-east-1:111122223333:function:orders-api":      "orders-api",
+		"arn:aws:lambda:us-east-1:111122223333:function:orders-api:prod": "orders-api",
+		"orders-api":                       "orders-api",
+		"arn:aws:iam::111122223333:role/x": "arn:aws:iam::111122223333:role/x",
+	} {
+		if got := FunctionFromARN(in); got != want {
+			t.Errorf("FunctionFromARN(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestDigestIDStable(t *testing.T) {
+	a := DigestID("aws.lambda", []byte("START RequestId: 1"))
+	if a != DigestID("aws.lambda", []byte("START RequestId: 1")) {
+		t.Error("DigestID not stable")
+	}
+	if a == DigestID("aws.lambda", []byte("START RequestId: 2")) || a == DigestID("aws.lambdx", []byte("START RequestId: 1")) {
+		t.Error("DigestID collides on different input")
+	}
+}
