@@ -98,7 +98,7 @@ and helps responders run incidents from detection to review.`,
 		SilenceErrors: true,
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &flagError{err} })
-	root.AddCommand(newVersionCmd(s))
+	root.AddCommand(newVersionCmd(s), newDecodeCmd(s), newHuntCmd(s), newRulesCmd(s))
 	return root
 }
 

@@ -367,10 +367,7 @@ func truncate(s string, n int) string {
 }
 
 func (f *framer) textLines() error {
-	dec := f.textDecoder()
-	if dec == nil {
-		return fmt.Errorf("input is plain text, not JSON, and --source %s does not read text logs", f.rd.opts.Kind)
-	}
+	var dec *source.Decoder
 	for {
 		if f.stopped() {
 			return errStopped
@@ -390,13 +387,22 @@ func (f *framer) textLines() error {
 		if len(bytes.TrimSpace(line)) == 0 {
 			continue
 		}
+		if dec == nil {
+			if dec = f.textDecoder(line); dec == nil {
+				if f.rd.opts.Kind == Auto {
+					return fmt.Errorf("input is plain text that no known log format matches (%q); name the format with --source", truncate(string(line), 60))
+				}
+				return fmt.Errorf("input is plain text, not JSON, and --source %s does not read text logs", f.rd.opts.Kind)
+			}
+		}
 		if err := dec.DecodeText(line, where, f.sink); err != nil {
 			f.sink.Fail(&source.RecordError{Where: where, Err: err})
 		}
 	}
 }
 
-func (f *framer) textDecoder() *source.Decoder {
+// textDecoder picks the decoder for a text input by its first line.
+func (f *framer) textDecoder(first []byte) *source.Decoder {
 	if f.rd.opts.Kind != Auto {
 		if d := f.rd.reg.lookup(f.rd.opts.Kind); d.DecodeText != nil {
 			return d
@@ -404,8 +410,9 @@ func (f *framer) textDecoder() *source.Decoder {
 		return nil
 	}
 	for i := range f.rd.reg.decoders {
-		if f.rd.reg.decoders[i].DecodeText != nil {
-			return &f.rd.reg.decoders[i]
+		d := &f.rd.reg.decoders[i]
+		if d.DecodeText != nil && d.DetectText != nil && d.DetectText(first) {
+			return d
 		}
 	}
 	return nil

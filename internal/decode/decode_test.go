@@ -46,7 +46,8 @@ var list = source.Decoder{
 }
 
 var text = source.Decoder{
-	Kind: "text",
+	Kind:       "text",
+	DetectText: func(line []byte) bool { return bytes.HasPrefix(line, []byte("START")) },
 	DecodeText: func(line []byte, where string, sink source.Sink) error {
 		if bytes.HasPrefix(line, []byte("BAD")) {
 			return source.NotFormat("text", "line starts with BAD")
@@ -134,6 +135,8 @@ func TestRead(t *testing.T) {
 			Errors:  []string{"line 3: not in this format: not text: line starts with BAD"},
 		}},
 		{"text for a JSON kind", "kv", 0, []byte("START"), result{Err: "input is plain text, not JSON, and --source kv does not read text logs"}},
+		{"unknown text", Auto, 0, []byte("# A README\nSTART one"), result{Err: `input is plain text that no known log format matches ("# A README"); name the format with --source`}},
+		{"text with forced kind", "text", 0, []byte("# A README\nSTART one"), result{Actions: []string{"# A README", "START one"}}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -17,8 +17,9 @@ type Input struct {
 }
 
 // Inputs expands paths into inputs: a file is itself, a directory is every
-// regular file below it in lexical order (names starting with "." are
-// skipped), and "-" is stdin. A path that does not exist is an error.
+// regular file below it in lexical order (names starting with "." and
+// Markdown files, such as a README beside the logs, are skipped), and "-"
+// is stdin. A path that does not exist is an error.
 func Inputs(paths []string, stdin io.Reader) ([]Input, error) {
 	var out []Input
 	for _, p := range paths {
@@ -45,7 +46,7 @@ func Inputs(paths []string, stdin io.Reader) ([]Input, error) {
 				}
 				return nil
 			}
-			if d.Type().IsRegular() {
+			if d.Type().IsRegular() && !strings.EqualFold(filepath.Ext(path), ".md") {
 				files = append(files, path)
 			}
 			return nil

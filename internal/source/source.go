@@ -72,6 +72,10 @@ type Decoder struct {
 	Decode func(root jsondoc.Value, where string, sink Sink) error
 	// DecodeText, if set, decodes one line of a plain-text log.
 	DecodeText func(line []byte, where string, sink Sink) error
+	// DetectText reports whether the first line of a plain-text input is
+	// this format's. Auto mode reads text only with a decoder that
+	// recognizes its first line.
+	DetectText func(line []byte) bool
 }
 
 // Bounds on nested payloads.

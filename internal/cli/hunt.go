@@ -1,0 +1,312 @@
+package cli
+
+import (
+	"bufio"
+	"encoding/csv"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/vigil-sec/vigil/internal/decode"
+	"github.com/vigil-sec/vigil/internal/detect"
+	"github.com/vigil-sec/vigil/internal/hunt"
+	"github.com/vigil-sec/vigil/internal/jsondoc"
+	"github.com/vigil-sec/vigil/rules"
+)
+
+func newHuntCmd(s *streams) *cobra.Command {
+	var (
+		rulePaths   []string
+		noBuiltin   bool
+		format      string
+		minLevel    string
+		workers     int
+		kind        string
+		failOnMatch bool
+	)
+	reg := decode.Builtin()
+	cmd := &cobra.Command{
+		Use:   "hunt [--rules PATH]... [--no-builtin] [--format table|jsonl|csv] [--min-level LEVEL] [--workers N] [--source KIND] PATH...",
+		Short: "Run detection rules over log files offline",
+		Long: `Hunt decodes log files, directories or - for standard input as vigil decode does, and
+runs Sigma rules over every event: the built-in serverless rule pack, plus the rule
+files and directories given with --rules. It prints one line per match and a summary
+on stderr. Inputs are spread over all cores.`,
+		Args: positional(cobra.MinimumNArgs(1)),
+		RunE: func(cmd *cobra.Command, paths []string) error {
+			if format != "table" && format != "jsonl" && format != "csv" {
+				return usagef("--format %q: use table, jsonl or csv", format)
+			}
+			min := detect.LevelRank(minLevel)
+			if min < 0 {
+				return usagef("--min-level %q: use one of %s", minLevel, strings.Join(detect.Levels(), ", "))
+			}
+			rd, err := reg.NewReader(decode.Options{Kind: kind})
+			if err != nil {
+				return usageError{err}
+			}
+			inputs, err := decode.Inputs(paths, s.in)
+			if err != nil {
+				return usageError{err}
+			}
+			set, err := loadRules(rulePaths, noBuiltin)
+			if err != nil {
+				return usageError{err}
+			}
+			for _, f := range set.Failed {
+				fmt.Fprintf(s.errOut, "rule failed: %v\n", f)
+			}
+			opts := hunt.Options{
+				Reader: rd, Engine: set.Engine, Workers: workers,
+				Keep: func(r *detect.Rule) bool { return detect.LevelRank(r.Level) >= min },
+			}
+			if isTerminal(s.errOut) {
+				p := newProgress(s.errOut, inputs)
+				opts.OnProgress = p.update
+				defer p.done()
+			}
+			out := newMatchWriter(s.out, format)
+			stats := hunt.Run(cmd.Context(), inputs, opts, out.write, func(e hunt.InputError) {
+				fmt.Fprintf(s.errOut, "%s: %v\n", e.Input, e.Err)
+			})
+			if err := out.flush(); err != nil {
+				return fmt.Errorf("writing output: %w", err)
+			}
+			printHuntSummary(s.errOut, set, stats)
+			if err := cmd.Context().Err(); err != nil {
+				return err
+			}
+			if failOnMatch && len(stats.Matches) > 0 {
+				return errFailed
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringArrayVar(&rulePaths, "rules", nil, "Sigma rule file or directory to add (repeatable)")
+	f.BoolVar(&noBuiltin, "no-builtin", false, "leave out the built-in rule pack")
+	f.StringVar(&format, "format", "table", "output format: table, jsonl or csv")
+	f.StringVar(&minLevel, "min-level", "informational", "report matches of this level and above: "+strings.Join(detect.Levels(), "|"))
+	f.IntVar(&workers, "workers", 0, "inputs decoded and evaluated at once (default: one per CPU)")
+	f.StringVar(&kind, "source", decode.Auto, "input format: "+strings.Join(reg.Kinds(), "|"))
+	f.BoolVar(&failOnMatch, "fail-on-match", false, "exit 1 when any rule matches")
+	return cmd
+}
+
+// loadRules loads the built-in pack unless noBuiltin, and the given paths.
+func loadRules(paths []string, noBuiltin bool) (*detect.Set, error) {
+	var files []detect.File
+	if !noBuiltin {
+		builtin, err := detect.ReadFS(rules.FS, ".")
+		if err != nil {
+			return nil, fmt.Errorf("reading the built-in rules: %w", err)
+		}
+		for i := range builtin {
+			builtin[i].Name = "builtin:" + builtin[i].Name
+		}
+		files = builtin
+	}
+	extra, err := detect.ReadPaths(paths)
+	if err != nil {
+		return nil, err
+	}
+	files = append(files, extra...)
+	if len(files) == 0 {
+		return nil, fmt.Errorf("no rules: give --rules PATH or drop --no-builtin")
+	}
+	return detect.Load(files, detect.Options{}), nil
+}
+
+func printHuntSummary(w io.Writer, set *detect.Set, st hunt.Stats) {
+	total := 0
+	for _, n := range st.Matches {
+		total += n
+	}
+	fmt.Fprintf(w, "rules: %d loaded, %d inactive, %d failed, %d correlations not evaluated\n",
+		len(set.Engine.Rules()), len(set.Inactive), len(set.Failed), len(set.Correlations))
+	rate := float64(st.Events) / max(st.Elapsed.Seconds(), 1e-9)
+	fmt.Fprintf(w, "events: %d scanned from %d %s in %s (%.0f events/s), %d bad records, %d unreadable %s\n",
+		st.Events, st.Inputs, plural(st.Inputs, "input", "inputs"), st.Elapsed.Round(time.Millisecond), rate,
+		st.BadRecords, st.FailedInputs, plural(st.FailedInputs, "input", "inputs"))
+	fmt.Fprintf(w, "matches: %d\n", total)
+	type row struct {
+		r *detect.Rule
+		n int
+	}
+	var rows []row
+	for r, n := range st.Matches {
+		rows = append(rows, row{r, n})
+	}
+	sort.Slice(rows, func(i, j int) bool {
+		if rows[i].n != rows[j].n {
+			return rows[i].n > rows[j].n
+		}
+		return rows[i].r.Title < rows[j].r.Title
+	})
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, r := range rows {
+		fmt.Fprintf(tw, "  %d\t%s\t%s\n", r.n, r.r.Level, r.r.Title)
+	}
+	tw.Flush()
+	for _, in := range set.Inactive {
+		fmt.Fprintf(w, "inactive: %s (%s): %s\n", in.Rule.Title, in.Rule.File, in.Reason)
+	}
+}
+
+// matchWriter writes matches in one of the output formats.
+type matchWriter struct {
+	format string
+	bw     *bufio.Writer
+	tw     *tabwriter.Writer
+	cw     *csv.Writer
+	buf    []byte
+	rows   int
+}
+
+var matchColumns = []string{"time", "level", "rule_id", "title", "tags", "principal", "action", "source_ip", "account", "region", "function", "input", "record"}
+
+func newMatchWriter(w io.Writer, format string) *matchWriter {
+	m := &matchWriter{format: format, bw: bufio.NewWriterSize(w, 256<<10)}
+	switch format {
+	case "table":
+		m.tw = tabwriter.NewWriter(m.bw, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(m.tw, "TIME\tLEVEL\tRULE\tPRINCIPAL\tACTION\tSOURCE IP\tACCOUNT\tREGION\tFUNCTION\tINPUT")
+	case "csv":
+		m.cw = csv.NewWriter(m.bw)
+		m.cw.Write(matchColumns)
+	}
+	return m
+}
+
+func (m *matchWriter) values(x hunt.Match) []string {
+	e := x.Event
+	t := ""
+	if !e.Time.IsZero() {
+		t = e.Time.UTC().Format(time.RFC3339)
+	}
+	return []string{t, x.Rule.Level, x.Rule.ID, x.Rule.Title, strings.Join(x.Rule.Tags, " "), e.Principal, e.Action,
+		e.SourceIP, e.Account, e.Region, e.Function, x.Input, strconv.Itoa(x.Record)}
+}
+
+func (m *matchWriter) write(x hunt.Match) {
+	v := m.values(x)
+	switch m.format {
+	case "table":
+		// Tabs and newlines inside values would break the table.
+		for i := range v {
+			v[i] = strings.Map(func(r rune) rune {
+				if r == '\t' || r == '\n' || r == '\r' {
+					return ' '
+				}
+				return r
+			}, v[i])
+		}
+		fmt.Fprintf(m.tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s:%s\n", v[0], v[1], v[3], v[5], v[6], v[7], v[8], v[9], v[10], v[11], v[12])
+		m.rows++
+		if m.rows%1000 == 0 {
+			m.tw.Flush() // keep memory bounded on huge outputs
+		}
+	case "csv":
+		m.cw.Write(v)
+	default:
+		b := append(m.buf[:0], '{')
+		for i, col := range matchColumns {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = jsondoc.AppendString(b, col)
+			b = append(b, ':')
+			switch col {
+			case "tags":
+				b = append(b, '[')
+				for j, tag := range x.Rule.Tags {
+					if j > 0 {
+						b = append(b, ',')
+					}
+					b = jsondoc.AppendString(b, tag)
+				}
+				b = append(b, ']')
+			case "record":
+				b = strconv.AppendInt(b, int64(x.Record), 10)
+			default:
+				b = jsondoc.AppendString(b, v[i])
+			}
+		}
+		b = append(b, '}', '\n')
+		m.buf = b
+		m.bw.Write(b)
+	}
+}
+
+func (m *matchWriter) flush() error {
+	if m.tw != nil {
+		m.tw.Flush()
+	}
+	if m.cw != nil {
+		m.cw.Flush()
+		if err := m.cw.Error(); err != nil {
+			return err
+		}
+	}
+	return m.bw.Flush()
+}
+
+// isTerminal reports whether w is a character device, such as a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	info, err := f.Stat()
+	return err == nil && info.Mode()&os.ModeCharDevice != 0
+}
+
+// progress draws a one-line progress bar on a terminal.
+type progress struct {
+	mu    sync.Mutex // workers report concurrently
+	w     io.Writer
+	total int64
+	last  time.Time
+}
+
+func newProgress(w io.Writer, inputs []decode.Input) *progress {
+	p := &progress{w: w}
+	for _, in := range inputs {
+		if info, err := os.Stat(in.Name); err == nil && in.Name != "-" {
+			p.total += info.Size()
+		}
+	}
+	return p
+}
+
+func (p *progress) update(n int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if time.Since(p.last) < 200*time.Millisecond {
+		return
+	}
+	p.last = time.Now()
+	if p.total > 0 {
+		pct := min(100, float64(n)*100/float64(p.total))
+		bar := strings.Repeat("#", int(pct/5)) + strings.Repeat(".", 20-int(pct/5))
+		fmt.Fprintf(p.w, "\r[%s] %3.0f%%  %d/%d MiB", bar, pct, n>>20, p.total>>20)
+		return
+	}
+	fmt.Fprintf(p.w, "\r%d MiB read", n>>20)
+}
+
+func (p *progress) done() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.last.IsZero() {
+		fmt.Fprint(p.w, "\r\033[K")
+	}
+}

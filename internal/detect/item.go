@@ -1,0 +1,414 @@
+package detect
+
+import (
+	"math"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/vigil-sec/vigil/internal/detect/sigma"
+	"github.com/vigil-sec/vigil/internal/event"
+	"github.com/vigil-sec/vigil/internal/jsondoc"
+)
+
+// fieldRef reads one field of an event: an envelope field, the resource
+// UIDs, or one or more dotted paths into the native record.
+type fieldRef struct {
+	name      string
+	envelope  func(*event.Event) string
+	action    bool // the envelope action, which the rule index reads
+	resources bool
+	paths     []string
+}
+
+// scalar is one value of a field: its JSON kind and its text.
+type scalar struct {
+	kind jsondoc.Kind
+	text string
+}
+
+// each calls fn with every scalar value of the field until fn returns false,
+// and reports whether the field is present at all (null counts as present).
+func (f *fieldRef) each(ev *event.Event, fn func(scalar) bool) (present bool) {
+	switch {
+	case f.envelope != nil:
+		s := f.envelope(ev)
+		if s == "" {
+			return false
+		}
+		fn(scalar{jsondoc.String, s})
+		return true
+	case f.resources:
+		for _, r := range ev.Resources {
+			present = true
+			if !fn(scalar{jsondoc.String, r.UID}) {
+				break
+			}
+		}
+		return present
+	}
+	stop := false
+	for _, p := range f.paths {
+		ev.Raw.Find(p, func(v jsondoc.Value) bool {
+			present = true
+			k := v.Kind()
+			if k == jsondoc.Object {
+				return true
+			}
+			if !fn(scalar{k, v.Str()}) {
+				stop = true
+				return false
+			}
+			return true
+		})
+		if stop {
+			break
+		}
+	}
+	return present
+}
+
+// matcher matches one scalar value of an event.
+type matcher interface {
+	match(c *evalCtx, v scalar) bool
+}
+
+// item is one "field|modifiers: values" entry of a selection.
+type item struct {
+	field    fieldRef
+	keyword  bool // search every string of the native record
+	exists   int8 // 1: the field must exist, -1: must not, 0: not an exists item
+	neq, all bool
+	hasNull  bool // one of the values is null
+	values   []matcher
+}
+
+func (it *item) eval(c *evalCtx) bool {
+	r := it.evalPositive(c)
+	if it.neq {
+		return !r
+	}
+	return r
+}
+
+func (it *item) evalPositive(c *evalCtx) bool {
+	if it.keyword {
+		return it.evalKeyword(c)
+	}
+	if it.exists != 0 {
+		present := it.field.each(c.ev, func(scalar) bool { return false })
+		return present == (it.exists > 0)
+	}
+	if !it.all {
+		matched := false
+		present := it.field.each(c.ev, func(v scalar) bool {
+			if v.kind == jsondoc.Null {
+				matched = it.hasNull
+				return !matched
+			}
+			for _, m := range it.values {
+				if m.match(c, v) {
+					matched = true
+					return false
+				}
+			}
+			return true
+		})
+		if !present && it.hasNull {
+			return true
+		}
+		return matched
+	}
+	// |all: every value must be matched by some value of the field, and a
+	// null among the values requires the field to be absent or null.
+	for _, m := range it.values {
+		found := false
+		it.field.each(c.ev, func(v scalar) bool {
+			found = v.kind != jsondoc.Null && m.match(c, v)
+			return !found
+		})
+		if !found {
+			return false
+		}
+	}
+	if it.hasNull {
+		null := true
+		it.field.each(c.ev, func(v scalar) bool { null = v.kind == jsondoc.Null; return null })
+		return null
+	}
+	return true
+}
+
+// evalKeyword matches the values against every string and number in the
+// native record.
+func (it *item) evalKeyword(c *evalCtx) bool {
+	if it.all {
+		for _, m := range it.values {
+			if !keywordAny(c, m) {
+				return false
+			}
+		}
+		return true
+	}
+	for _, m := range it.values {
+		if keywordAny(c, m) {
+			return true
+		}
+	}
+	return false
+}
+
+func keywordAny(c *evalCtx, m matcher) bool {
+	found := false
+	walkScalars(c.ev.Raw, func(v jsondoc.Value) bool {
+		k := v.Kind()
+		if k == jsondoc.String || k == jsondoc.Number {
+			if m.match(c, scalar{k, v.Str()}) {
+				found = true
+				return false
+			}
+		}
+		return true
+	})
+	return found
+}
+
+func walkScalars(v jsondoc.Value, fn func(jsondoc.Value) bool) bool {
+	switch v.Kind() {
+	case jsondoc.Object:
+		cont := true
+		v.Members(func(_ string, x jsondoc.Value) bool { cont = walkScalars(x, fn); return cont })
+		return cont
+	case jsondoc.Array:
+		cont := true
+		v.Elements(func(_ int, x jsondoc.Value) bool { cont = walkScalars(x, fn); return cont })
+		return cont
+	case jsondoc.Missing:
+		return true
+	}
+	return fn(v)
+}
+
+// strMatcher matches text: numbers and booleans match by their JSON text.
+type strMatcher struct {
+	kind  sigma.MatchKind // Equals, Contains, StartsWith or EndsWith, on a literal
+	lit   foldPattern
+	cased string // the literal when matching case-sensitively
+	isCas bool
+	glob  *glob // set when the pattern has wildcards
+}
+
+func (m *strMatcher) match(_ *evalCtx, v scalar) bool {
+	if v.kind == jsondoc.Null || v.kind == jsondoc.Missing {
+		return false
+	}
+	s := v.text
+	if m.glob != nil {
+		return m.glob.match(s)
+	}
+	if m.isCas {
+		switch m.kind {
+		case sigma.MatchContains:
+			return strings.Contains(s, m.cased)
+		case sigma.MatchStartsWith:
+			return strings.HasPrefix(s, m.cased)
+		case sigma.MatchEndsWith:
+			return strings.HasSuffix(s, m.cased)
+		}
+		return s == m.cased
+	}
+	switch m.kind {
+	case sigma.MatchContains:
+		return m.lit.within(s)
+	case sigma.MatchStartsWith:
+		return m.lit.prefixOf(s)
+	case sigma.MatchEndsWith:
+		return m.lit.suffixOf(s)
+	}
+	return m.lit.equal(s)
+}
+
+// newStrMatcher compiles one pattern alternative with the item's match kind.
+func newStrMatcher(p sigma.Pattern, kind sigma.MatchKind, cased bool) *strMatcher {
+	if p.IsLiteral() {
+		lit := p.Literal()
+		return &strMatcher{kind: kind, lit: newFoldPattern(lit), cased: lit, isCas: cased}
+	}
+	g := &glob{cased: cased}
+	star := kind == sigma.MatchContains || kind == sigma.MatchEndsWith
+	var cur globPart
+	cur.star = star
+	flush := func() {
+		g.parts = append(g.parts, cur)
+		cur = globPart{}
+	}
+	for _, s := range p {
+		switch s.Kind {
+		case sigma.SegLiteral:
+			t := s.Text
+			if !cased {
+				t = strings.ToLower(t)
+			}
+			cur.lit += t
+			cur.q = append(cur.q, make([]bool, len(t))...)
+		case sigma.SegAnyChar:
+			cur.lit += "?"
+			cur.q = append(cur.q, true)
+		case sigma.SegAnyString:
+			flush()
+			cur.star = true
+		}
+	}
+	flush()
+	if kind == sigma.MatchContains || kind == sigma.MatchStartsWith {
+		g.parts = append(g.parts, globPart{star: true})
+	}
+	return &strMatcher{kind: kind, glob: g}
+}
+
+// numMatcher matches a number, in a JSON number or a numeric string.
+type numMatcher struct {
+	kind sigma.MatchKind // Equals, LT, LTE, GT or GTE
+	n    float64
+	part sigma.TimePart
+}
+
+func (m *numMatcher) match(c *evalCtx, v scalar) bool {
+	var f float64
+	if m.part != sigma.TimeNone {
+		t, ok := parseTime(v)
+		if !ok {
+			return false
+		}
+		f = float64(timePart(t, m.part))
+	} else {
+		if v.kind != jsondoc.Number && v.kind != jsondoc.String {
+			return false
+		}
+		x, err := strconv.ParseFloat(strings.TrimSpace(v.text), 64)
+		if err != nil || math.IsNaN(x) {
+			return false
+		}
+		f = x
+	}
+	switch m.kind {
+	case sigma.MatchLT:
+		return f < m.n
+	case sigma.MatchLTE:
+		return f <= m.n
+	case sigma.MatchGT:
+		return f > m.n
+	case sigma.MatchGTE:
+		return f >= m.n
+	}
+	return f == m.n
+}
+
+func parseTime(v scalar) (time.Time, bool) {
+	switch v.kind {
+	case jsondoc.String:
+		for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "2006-01-02 15:04:05"} {
+			if t, err := time.Parse(layout, v.text); err == nil {
+				return t.UTC(), true
+			}
+		}
+	case jsondoc.Number:
+		if ms, err := strconv.ParseInt(v.text, 10, 64); err == nil {
+			if ms > 1e11 { // milliseconds since the epoch
+				return time.UnixMilli(ms).UTC(), true
+			}
+			return time.Unix(ms, 0).UTC(), true
+		}
+	}
+	return time.Time{}, false
+}
+
+func timePart(t time.Time, p sigma.TimePart) int {
+	switch p {
+	case sigma.TimeMinute:
+		return t.Minute()
+	case sigma.TimeHour:
+		return t.Hour()
+	case sigma.TimeDay:
+		return t.Day()
+	case sigma.TimeWeek:
+		_, w := t.ISOWeek()
+		return w
+	case sigma.TimeMonth:
+		return int(t.Month())
+	}
+	return t.Year()
+}
+
+type boolMatcher bool
+
+func (m boolMatcher) match(_ *evalCtx, v scalar) bool {
+	switch v.kind {
+	case jsondoc.True:
+		return bool(m)
+	case jsondoc.False:
+		return !bool(m)
+	case jsondoc.String:
+		b, err := strconv.ParseBool(strings.ToLower(v.text))
+		return err == nil && b == bool(m)
+	}
+	return false
+}
+
+type regexMatcher struct{ re *sigma.Regex }
+
+func (m regexMatcher) match(_ *evalCtx, v scalar) bool {
+	if v.kind == jsondoc.Null {
+		return false
+	}
+	return m.re.Re.MatchString(v.text)
+}
+
+type cidrMatcher netip.Prefix
+
+func (m cidrMatcher) match(_ *evalCtx, v scalar) bool {
+	if v.kind != jsondoc.String {
+		return false
+	}
+	a, err := netip.ParseAddr(v.text)
+	if err != nil {
+		return false
+	}
+	return netip.Prefix(m).Contains(a.Unmap())
+}
+
+// refMatcher compares with the values of another field of the same event.
+type refMatcher struct {
+	kind  sigma.MatchKind
+	other fieldRef
+	cased bool
+}
+
+func (m *refMatcher) match(c *evalCtx, v scalar) bool {
+	if v.kind == jsondoc.Null {
+		return false
+	}
+	found := false
+	m.other.each(c.ev, func(o scalar) bool {
+		if o.kind == jsondoc.Null {
+			return true
+		}
+		a, b := v.text, o.text
+		if !m.cased {
+			a, b = strings.ToLower(a), strings.ToLower(b)
+		}
+		switch m.kind {
+		case sigma.MatchContains:
+			found = strings.Contains(a, b)
+		case sigma.MatchStartsWith:
+			found = strings.HasPrefix(a, b)
+		case sigma.MatchEndsWith:
+			found = strings.HasSuffix(a, b)
+		default:
+			found = a == b
+		}
+		return !found
+	})
+	return found
+}

@@ -1,0 +1,180 @@
+// Package hunt runs detection rules over log inputs offline: each worker
+// takes the next input, decodes it and evaluates every event as it is
+// decoded, and matches come out in input order whatever the number of
+// workers.
+package hunt
+
+import (
+	"context"
+	"io"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/vigil-sec/vigil/internal/decode"
+	"github.com/vigil-sec/vigil/internal/detect"
+	"github.com/vigil-sec/vigil/internal/event"
+	"github.com/vigil-sec/vigil/internal/source"
+)
+
+// Match is one rule matching one event.
+type Match struct {
+	Rule   *detect.Rule
+	Event  *event.Event
+	Input  string // the input's name
+	Record int    // the event's position in its input, from 1
+}
+
+// Options control a hunt.
+type Options struct {
+	Reader  *decode.Reader
+	Engine  *detect.Engine
+	Workers int // 0 means one per CPU
+	// Keep decides which matches are reported, e.g. by level; nil keeps
+	// all.
+	Keep func(*detect.Rule) bool
+	// OnProgress, if set, is called with the bytes read so far as the
+	// inputs are read.
+	OnProgress func(bytes int64)
+}
+
+// Stats summarize a hunt.
+type Stats struct {
+	Inputs       int
+	Events       int64
+	BadRecords   int64
+	FailedInputs int
+	Matches      map[*detect.Rule]int
+	Elapsed      time.Duration
+}
+
+// InputError is an input that could not be read as a whole, or a record in
+// it that did not decode.
+type InputError struct {
+	Input string
+	Err   error
+}
+
+// Run hunts over inputs. emit receives matches in input order and record
+// order; report receives input and record errors as they happen, from
+// one goroutine at a time. Run returns when every input is done or ctx is
+// cancelled.
+func Run(ctx context.Context, inputs []decode.Input, opts Options, emit func(Match), report func(InputError)) Stats {
+	start := time.Now()
+	workers := opts.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	workers = min(workers, max(len(inputs), 1))
+	results := make([]chan []Match, len(inputs))
+	for i := range results {
+		results[i] = make(chan []Match, 1)
+	}
+	var (
+		next     atomic.Int64
+		events   atomic.Int64
+		bad      atomic.Int64
+		failed   atomic.Int64
+		progress atomic.Int64
+		reportMu sync.Mutex
+		wg       sync.WaitGroup
+	)
+	safeReport := func(e InputError) {
+		reportMu.Lock()
+		defer reportMu.Unlock()
+		report(e)
+	}
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			scratch := opts.Engine.NewScratch()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(inputs) {
+					return
+				}
+				if ctx.Err() != nil {
+					results[i] <- nil
+					continue
+				}
+				s := &sink{opts: &opts, scratch: scratch, input: inputs[i].Name, report: safeReport, bad: &bad}
+				err := readInput(ctx, inputs[i], opts, s, &progress)
+				if err != nil {
+					failed.Add(1)
+					safeReport(InputError{Input: inputs[i].Name, Err: err})
+				}
+				events.Add(int64(s.n))
+				results[i] <- s.matches
+			}
+		}()
+	}
+	stats := Stats{Inputs: len(inputs), Matches: map[*detect.Rule]int{}}
+	for i := range inputs {
+		for _, m := range <-results[i] {
+			stats.Matches[m.Rule]++
+			emit(m)
+		}
+	}
+	wg.Wait()
+	stats.Events = events.Load()
+	stats.BadRecords = bad.Load()
+	stats.FailedInputs = int(failed.Load())
+	stats.Elapsed = time.Since(start)
+	return stats
+}
+
+func readInput(ctx context.Context, in decode.Input, opts Options, s *sink, progress *atomic.Int64) error {
+	r, err := in.Open()
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	var rd io.Reader = r
+	if opts.OnProgress != nil {
+		rd = &countingReader{r: r, total: progress, notify: opts.OnProgress}
+	}
+	return opts.Reader.Read(rd, s, func() bool { return ctx.Err() != nil })
+}
+
+// sink evaluates each event as it is decoded and keeps the matches.
+type sink struct {
+	opts    *Options
+	scratch *detect.Scratch
+	input   string
+	report  func(InputError)
+	bad     *atomic.Int64
+	n       int
+	matches []Match
+}
+
+func (s *sink) Event(e *event.Event) {
+	s.n++
+	s.opts.Engine.Match(e, s.scratch, func(r *detect.Rule) {
+		if s.opts.Keep == nil || s.opts.Keep(r) {
+			s.matches = append(s.matches, Match{Rule: r, Event: e, Input: s.input, Record: s.n})
+		}
+	})
+}
+
+func (s *sink) Fail(err *source.RecordError) {
+	s.bad.Add(1)
+	s.report(InputError{Input: s.input, Err: err})
+}
+
+func (s *sink) Note(string) {}
+
+type countingReader struct {
+	r      io.Reader
+	total  *atomic.Int64
+	notify func(int64)
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if n > 0 {
+		c.notify(c.total.Add(int64(n)))
+	}
+	return n, err
+}

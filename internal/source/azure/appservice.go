@@ -1,0 +1,142 @@
+package azure
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/vigil-sec/vigil/internal/event"
+	"github.com/vigil-sec/vigil/internal/jsondoc"
+	"github.com/vigil-sec/vigil/internal/source"
+)
+
+const serviceWeb = "Microsoft.Web"
+
+// appCommon fills what FunctionAppLogs and AppServiceHTTPLogs records share:
+// time, subscription, region, the site as function, and the resource.
+func (d *decoder) appCommon(v jsondoc.Value, e *event.Event, res []event.Resource, src string) error {
+	tv := v.Get("time")
+	if !tv.Exists() {
+		tv = v.Get("EventTime")
+	}
+	t, err := parseTime(tv, "time")
+	if err != nil {
+		return err
+	}
+	e.Time = t
+	e.Source = src
+	e.ID = event.DigestID(src, v.Raw())
+	ridStr := str(v.Get("resourceId"))
+	rid := parseResourceID(ridStr)
+	e.Account = d.c.sub.lower(rid.sub)
+	if loc := str(v.Get("location")); loc != "" {
+		e.Region = d.c.region.region(loc)
+	}
+	e.Service = serviceWeb
+	if rid.site != "" {
+		e.Function = d.c.site.lower(rid.site)
+	}
+	if ridStr != "" {
+		res[0] = event.Resource{Type: rid.typ, UID: ridStr}
+		e.Resources = res
+	}
+	return nil
+}
+
+// functionLog decodes a FunctionAppLogs record: a line the Functions host
+// or the function's code logged.
+func (d *decoder) functionLog(v jsondoc.Value, e *event.Event, res []event.Resource) error {
+	if err := d.appCommon(v, e, res, event.SourceAzureFunctions); err != nil {
+		return err
+	}
+	p := v.Get("properties")
+	if p.Kind() != jsondoc.Object {
+		return fmt.Errorf(`"properties" is %s, want an object`, aKind(p.Kind()))
+	}
+	if app := str(p.Get("appName")); app != "" {
+		e.Function = d.c.site.lower(app)
+	}
+	msg := str(p.Get("message"))
+	excType := str(p.Get("exceptionType"))
+	switch {
+	case strings.Contains(msg, "Timeout value of ") && strings.Contains(msg, "exceeded"):
+		e.Action = event.ActionFunctionTimeout
+		e.Outcome = event.Failure
+	case strings.Contains(excType, "OutOfMemoryException") || strings.Contains(msg, "System.OutOfMemoryException"):
+		e.Action = event.ActionFunctionOOM
+		e.Outcome = event.Failure
+		e.ErrorCode = excType
+	case strings.HasPrefix(msg, "Executed "):
+		e.Action = event.ActionFunctionEnd
+		switch {
+		case strings.Contains(msg, "(Succeeded"):
+			e.Outcome = event.Success
+		case strings.Contains(msg, "(Failed"):
+			e.Outcome = event.Failure
+			e.ErrorCode = excType
+		}
+	case strings.HasPrefix(msg, "Executing "):
+		e.Action = event.ActionFunctionStart
+	case isErrorLevel(str(p.Get("level"))) || isErrorLevel(str(v.Get("level"))) ||
+		levelID(p) >= 4 || p.Get("exceptionDetails").Kind() == jsondoc.String || excType != "":
+		e.Action = event.ActionFunctionError
+		e.Outcome = event.Failure
+		e.ErrorCode = excType
+	default:
+		e.Action = event.ActionFunctionLog
+	}
+	return nil
+}
+
+func isErrorLevel(s string) bool {
+	return strings.EqualFold(s, "Error") || strings.EqualFold(s, "Critical")
+}
+
+// levelID returns properties.levelId (4 is Error, 5 Critical), or -1.
+func levelID(p jsondoc.Value) int64 {
+	if n, ok := p.Get("levelId").Int(); ok {
+		return n
+	}
+	return -1
+}
+
+var errNoMethod = errors.New(`missing "properties.CsMethod"`)
+
+// httpLog decodes an AppServiceHTTPLogs record: one HTTP request served by
+// the site.
+func (d *decoder) httpLog(v jsondoc.Value, e *event.Event, res []event.Resource) error {
+	if err := d.appCommon(v, e, res, event.SourceAzureHTTP); err != nil {
+		return err
+	}
+	p := v.Get("properties")
+	if p.Kind() == jsondoc.String {
+		// Newer exports write the properties as a JSON string.
+		doc, err := source.ParseJSON([]byte(p.Str()))
+		if err != nil {
+			return fmt.Errorf(`"properties" string is not JSON: %w`, err)
+		}
+		p = doc.Root()
+	}
+	if p.Kind() != jsondoc.Object {
+		return fmt.Errorf(`"properties" is %s, want an object`, aKind(p.Kind()))
+	}
+	e.Action = str(p.Get("CsMethod"))
+	if e.Action == "" {
+		return errNoMethod
+	}
+	e.SourceIP = cleanIP(str(p.Get("CIp")))
+	e.UserAgent = str(p.Get("UserAgent"))
+	if u := str(p.Get("CsUsername")); u != "-" {
+		e.Principal = u
+	}
+	status := p.Get("ScStatus")
+	if code, ok := status.Int(); ok {
+		e.Outcome = httpOutcome(code)
+		if e.Outcome == event.Failure {
+			e.ErrorCode = status.Str()
+		}
+	} else {
+		e.Outcome = outcomeOf(str(p.Get("Result")))
+	}
+	return nil
+}
