@@ -3,6 +3,8 @@ package decode
 import (
 	"bytes"
 	"compress/gzip"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -163,5 +165,29 @@ func TestStop(t *testing.T) {
 	}
 	if len(c.Events) != 3 {
 		t.Errorf("read %d events after stop at 3", len(c.Events))
+	}
+}
+
+func TestInputs(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"b.json", "a.json.gz", "README.md", ".hidden", "sub/c.jsonl", ".git/x"} {
+		p := filepath.Join(dir, name)
+		os.MkdirAll(filepath.Dir(p), 0o700)
+		os.WriteFile(p, []byte("{}"), 0o600)
+	}
+	ins, err := Inputs([]string{dir, "-"}, strings.NewReader("{}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, in := range ins {
+		got = append(got, strings.TrimPrefix(in.Name, dir+string(filepath.Separator)))
+	}
+	want := []string{"a.json.gz", "b.json", filepath.Join("sub", "c.jsonl"), "-"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("inputs (-want +got)\n%s", diff)
+	}
+	if _, err := Inputs([]string{filepath.Join(dir, "missing")}, nil); err == nil || !strings.Contains(err.Error(), "no such file") {
+		t.Errorf("missing path: %v", err)
 	}
 }

@@ -30,9 +30,9 @@ type Rule struct {
 	File           string
 	Sources        []string // event sources the rule reads
 
-	num   int32 // position in the engine
-	cond  node
-	sels  []selection
+	num  int32 // position in the engine
+	cond node
+	sels []selection
 }
 
 // Options configure compilation.

@@ -141,12 +141,12 @@ type FieldMapping map[string]map[string][]string
 func DefaultFieldMapping() FieldMapping {
 	return FieldMapping{
 		event.SourceGCPAudit: {
-			"gcp.audit.method_name":     {"protoPayload.methodName"},
-			"gcp.audit.service_name":    {"protoPayload.serviceName"},
-			"gcp.audit.resource_name":   {"protoPayload.resourceName"},
-			"gcp.audit.principal_email": {"protoPayload.authenticationInfo.principalEmail"},
-			"gcp.audit.caller_ip":       {"protoPayload.requestMetadata.callerIp"},
-			"gcp.audit.status_code":     {"protoPayload.status.code"},
+			"gcp.audit.method_name":         {"protoPayload.methodName"},
+			"gcp.audit.service_name":        {"protoPayload.serviceName"},
+			"gcp.audit.resource_name":       {"protoPayload.resourceName"},
+			"gcp.audit.principal_email":     {"protoPayload.authenticationInfo.principalEmail"},
+			"gcp.audit.caller_ip":           {"protoPayload.requestMetadata.callerIp"},
+			"gcp.audit.status_code":         {"protoPayload.status.code"},
 			"data.protoPayload.methodName":  {"protoPayload.methodName"},
 			"data.protoPayload.serviceName": {"protoPayload.serviceName"},
 		},

@@ -66,7 +66,7 @@ type Item struct {
 	Pos       Position
 }
 
-// reservedDetectionKey is the key of the condition in a detection.
+// conditionKey is the key of the condition in a detection.
 const conditionKey = "condition"
 
 // parseDetection parses a detection (or filter) mapping. Keys in skip belong

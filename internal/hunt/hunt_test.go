@@ -1,0 +1,121 @@
+package hunt
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/vigil-sec/vigil/internal/decode"
+	"github.com/vigil-sec/vigil/internal/detect"
+)
+
+const stopRule = `title: Trail stopped
+id: 4a3e1f0b-9c1d-4e7a-8b2c-5d6e7f8a9b0c
+level: high
+logsource: {product: aws, service: cloudtrail}
+detection:
+  sel:
+    eventName: StopLogging
+  condition: sel
+`
+
+const lowRule = `title: Any read
+id: 4a3e1f0b-9c1d-4e7a-8b2c-5d6e7f8a9b0d
+level: low
+logsource: {product: aws, service: cloudtrail}
+detection:
+  sel:
+    eventName|startswith: Get
+  condition: sel
+`
+
+func record(name string, i int) string {
+	return fmt.Sprintf(`{"eventVersion":"1.09","eventTime":"2026-11-20T10:00:%02dZ","eventSource":"cloudtrail.amazonaws.com","eventName":%q,"awsRegion":"us-east-1","eventID":"00000000-0000-4000-8000-%012d"}`, i%60, name, i)
+}
+
+func input(name string, lines ...string) decode.Input {
+	data := []byte(strings.Join(lines, "\n"))
+	return decode.Input{Name: name, Open: func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil }}
+}
+
+func TestRunOrderAndStats(t *testing.T) {
+	set := detect.Load([]detect.File{{Name: "stop.yml", Data: []byte(stopRule)}, {Name: "low.yml", Data: []byte(lowRule)}}, detect.Options{})
+	if len(set.Failed) > 0 {
+		t.Fatal(set.Failed)
+	}
+	rd, err := decode.Builtin().NewReader(decode.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var inputs []decode.Input
+	for f := 0; f < 12; f++ {
+		var lines []string
+		for i := 0; i < 50; i++ {
+			name := "DescribeTrails"
+			if i == f {
+				name = "StopLogging"
+			}
+			if i == 49 {
+				name = "GetTrail"
+			}
+			lines = append(lines, record(name, f*100+i))
+		}
+		if f == 5 {
+			lines[10] = `{"eventVersion":`
+		}
+		inputs = append(inputs, input(fmt.Sprintf("file%02d", f), lines...))
+	}
+	inputs = append(inputs, input("broken", "{not json"))
+	inputs = append(inputs, decode.Input{Name: "unopenable", Open: func() (io.ReadCloser, error) { return nil, errors.New("permission denied") }})
+
+	for _, workers := range []int{1, 2, 4} {
+		var got []string
+		var errs []string
+		st := Run(context.Background(), inputs, Options{
+			Reader: rd, Engine: set.Engine, Workers: workers,
+			Keep: func(r *detect.Rule) bool { return r.Level == "high" },
+		}, func(m Match) { got = append(got, fmt.Sprintf("%s:%d", m.Input, m.Record)) }, func(e InputError) { errs = append(errs, e.Input) })
+		var want []string
+		for f := 0; f < 12; f++ {
+			// StopLogging is record f+1; file05's bad record (line 11)
+			// comes after it.
+			want = append(want, fmt.Sprintf("file%02d:%d", f, f+1))
+		}
+		if strings.Join(got, " ") != strings.Join(want, " ") {
+			t.Errorf("workers=%d: matches %v, want %v", workers, got, want)
+		}
+		if st.Events != 12*50-1 || st.BadRecords != 1 || st.FailedInputs != 2 || st.Inputs != 14 {
+			t.Errorf("workers=%d: stats %+v", workers, st)
+		}
+		if len(errs) != 3 {
+			t.Errorf("workers=%d: reported %v, want the bad record and two unreadable inputs", workers, errs)
+		}
+		total := 0
+		for r, n := range st.Matches {
+			if r.Level != "high" {
+				t.Errorf("a filtered-out rule was counted: %s", r.Title)
+			}
+			total += n
+		}
+		if total != 12 {
+			t.Errorf("workers=%d: %d matches counted, want 12", workers, total)
+		}
+	}
+}
+
+func TestRunCancelled(t *testing.T) {
+	set := detect.Load([]detect.File{{Name: "stop.yml", Data: []byte(stopRule)}}, detect.Options{})
+	rd, _ := decode.Builtin().NewReader(decode.Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	st := Run(ctx, []decode.Input{input("a", record("StopLogging", 1))}, Options{Reader: rd, Engine: set.Engine}, func(Match) {
+		t.Error("a cancelled hunt emitted a match")
+	}, func(InputError) {})
+	if st.Events != 0 {
+		t.Errorf("a cancelled hunt read %d events", st.Events)
+	}
+}
