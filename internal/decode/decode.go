@@ -11,8 +11,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/vigil-sec/vigil/internal/jsondoc"
 	"github.com/vigil-sec/vigil/internal/source"
@@ -66,10 +68,19 @@ type Options struct {
 	MaxDocument int    // bound on one document or line; 0 means DefaultMaxDocument
 }
 
-// Reader decodes inputs with one registry and one set of options.
+// Reader decodes inputs with one registry and one set of options. It is
+// safe for concurrent use.
 type Reader struct {
 	reg  *Registry
 	opts Options
+	bufs sync.Pool // *buffers, reused from one Read to the next
+}
+
+// buffers are the memory one Read parses into. Events point into them, which
+// is why a Sink may use an event only until its Event method returns.
+type buffers struct {
+	doc  jsondoc.Doc
+	line []byte
 }
 
 // NewReader returns a Reader, or an error naming the valid kinds when the
@@ -96,6 +107,7 @@ var errStopped = errors.New("stopped")
 // asked for. stop, if not nil, is asked between documents and lines
 // whether to give up.
 func (rd *Reader) Read(in io.Reader, sink source.Sink, stop func() bool) error {
+	hint := sizeHint(in)
 	br := bufio.NewReaderSize(in, 64<<10)
 	if magic, _ := br.Peek(2); source.IsGzip(magic) {
 		zr, err := gzip.NewReader(br)
@@ -103,13 +115,34 @@ func (rd *Reader) Read(in io.Reader, sink source.Sink, stop func() bool) error {
 			return fmt.Errorf("invalid gzip data: %w", err)
 		}
 		br = bufio.NewReaderSize(gzipErrors{zr}, 64<<10)
+		hint *= 8 // a typical compression ratio of JSON logs
 	}
-	f := framer{rd: rd, br: br, sink: sink, stop: stop}
+	buf, _ := rd.bufs.Get().(*buffers)
+	if buf == nil {
+		buf = new(buffers)
+		buf.doc.SetLimits(jsondoc.Limits{MaxDepth: source.MaxDepth})
+	}
+	defer rd.bufs.Put(buf)
+	f := framer{rd: rd, br: br, sink: sink, stop: stop, hint: hint, buf: buf}
 	err := f.run()
 	if errors.Is(err, errStopped) {
 		return nil
 	}
 	return err
+}
+
+// sizeHint returns the size of in when it is known: a file, or an
+// in-memory reader.
+func sizeHint(in io.Reader) int {
+	switch r := in.(type) {
+	case interface{ Len() int }:
+		return r.Len()
+	case interface{ Stat() (fs.FileInfo, error) }:
+		if info, err := r.Stat(); err == nil && info.Mode().IsRegular() {
+			return int(min(info.Size(), 1<<40))
+		}
+	}
+	return 0
 }
 
 // gzipErrors turns the gzip reader's errors into messages a user can act on.
@@ -128,6 +161,8 @@ func (g gzipErrors) Read(p []byte) (int, error) {
 }
 
 type framer struct {
+	buf  *buffers
+	hint int // the expected input size, to size the first line's buffer
 	rd   *Reader
 	br   *bufio.Reader
 	sink source.Sink
@@ -154,7 +189,7 @@ func (f *framer) run() error {
 	if tooLong {
 		return fmt.Errorf("input is not JSON Lines and is larger than the %d MiB document limit", f.rd.opts.MaxDocument>>20)
 	}
-	doc := f.newDoc()
+	doc := &f.buf.doc
 	perr := doc.Parse(line)
 	if perr == nil {
 		rest, err := f.onlySpaceLeft()
@@ -182,12 +217,6 @@ func (f *framer) run() error {
 	f.line = 0
 	f.br = bufio.NewReaderSize(io.MultiReader(bytes.NewReader(all), f.br), 64<<10)
 	return f.jsonLines()
-}
-
-func (f *framer) newDoc() *jsondoc.Doc {
-	d := new(jsondoc.Doc)
-	d.SetLimits(jsondoc.Limits{MaxDepth: source.MaxDepth})
-	return d
 }
 
 // firstByte returns the first byte that is not white space or a UTF-8 byte
@@ -219,10 +248,19 @@ func (f *framer) firstByte() (byte, error) {
 	}
 }
 
-// readLine returns the next line without its end of line, in a new buffer.
-// A line longer than the limit is consumed and reported as tooLong.
+// readLine returns the next line without its end of line, in the line
+// buffer, which the next call overwrites. A line longer than the limit is
+// consumed and reported as tooLong.
 func (f *framer) readLine() (line []byte, tooLong bool, err error) {
 	max := f.rd.opts.MaxDocument
+	line = f.buf.line[:0]
+	if want := min(f.hint, max) + 1; f.hint > 0 && cap(line) < want {
+		// The first line is often the whole input (a delivery file): read
+		// it into one buffer of the right size.
+		line = make([]byte, 0, want)
+	}
+	f.hint = 0
+	defer func() { f.buf.line = line[:0] }()
 	for {
 		chunk, err := f.br.ReadSlice('\n')
 		if len(line)+len(chunk) > max {
@@ -272,7 +310,11 @@ func (f *framer) onlySpaceLeft() (bool, error) {
 // document limit.
 func (f *framer) readAll(head []byte) ([]byte, error) {
 	max := f.rd.opts.MaxDocument
-	buf := bytes.NewBuffer(append(head, '\n'))
+	// A new buffer: the line buffer is reused while this one is read again
+	// as JSON Lines.
+	buf := bytes.NewBuffer(make([]byte, 0, len(head)+64<<10))
+	buf.Write(head)
+	buf.WriteByte('\n')
 	if _, err := io.Copy(buf, io.LimitReader(f.br, int64(max-buf.Len()+1))); err != nil {
 		return nil, err
 	}
@@ -302,9 +344,7 @@ func (f *framer) jsonLines() error {
 		if len(bytes.TrimSpace(line)) == 0 {
 			continue
 		}
-		// Events keep pointers into their document, so each line gets its
-		// own buffer and Doc.
-		doc := f.newDoc()
+		doc := &f.buf.doc
 		f.jsonLine(doc, line, doc.Parse(line))
 	}
 }

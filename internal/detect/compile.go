@@ -2,6 +2,7 @@ package detect
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 
 	"github.com/vigil-sec/vigil/internal/detect/sigma"
@@ -88,6 +89,8 @@ type compiler struct {
 	opts    *Options
 	file    string
 	sources []string
+	fields  map[string]int // native field slots shared by all rules, by paths
+	regexes *int           // regular expressions compiled so far, for memo keys
 }
 
 func (cp *compiler) errorf(pos sigma.Position, format string, args ...any) error {
@@ -168,6 +171,9 @@ func (cp *compiler) selection(id *sigma.SearchIdentifier) (selection, error) {
 			}
 			branch = append(branch, ci)
 		}
+		// The items of a branch are linked with AND, so cheap ones go first
+		// and the expensive ones run only if those match.
+		sort.SliceStable(branch, func(i, j int) bool { return branch[i].cost() < branch[j].cost() })
 		out = append(out, branch)
 	}
 	return out, nil
@@ -199,6 +205,13 @@ func (cp *compiler) fieldRef(name string, pos sigma.Position) (fieldRef, error) 
 	if len(cp.sources) == 0 {
 		f.paths = []string{name}
 	}
+	key := strings.Join(f.paths, "\x00")
+	id, ok := cp.fields[key]
+	if !ok {
+		id = len(cp.fields)
+		cp.fields[key] = id
+	}
+	f.id = id
 	return f, nil
 }
 
@@ -258,7 +271,8 @@ func (cp *compiler) values(it *sigma.Item, v *sigma.Value) ([]matcher, error) {
 	case sigma.KindBool:
 		return []matcher{boolMatcher(v.Bool)}, nil
 	case sigma.KindRegex:
-		return []matcher{regexMatcher{v.Regex}}, nil
+		*cp.regexes++
+		return []matcher{regexMatcher{re: v.Regex, id: int32(*cp.regexes)}}, nil
 	case sigma.KindCIDR:
 		return []matcher{cidrMatcher(v.CIDR)}, nil
 	case sigma.KindFieldRef:

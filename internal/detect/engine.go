@@ -52,6 +52,7 @@ type Options struct {
 type Engine struct {
 	rules   []*Rule
 	indexes map[string]*sourceIndex
+	fields  int // distinct native fields the rules read
 }
 
 // Rules returns the active rules, sorted by file then title.
@@ -59,7 +60,9 @@ func (e *Engine) Rules() []*Rule { return e.rules }
 
 // Scratch is per-goroutine working memory for Match.
 type Scratch struct {
-	stamps []uint32
+	stamps []uint32    // the event generation each rule was last tried for
+	fields []fieldSlot // field values of the current event
+	memo   map[memoKey]bool
 	gen    uint32
 	lower  [256]byte
 	ctx    evalCtx
@@ -67,12 +70,15 @@ type Scratch struct {
 
 // NewScratch returns working memory for one goroutine.
 func (e *Engine) NewScratch() *Scratch {
-	return &Scratch{stamps: make([]uint32, len(e.rules))}
+	s := &Scratch{stamps: make([]uint32, len(e.rules)), fields: make([]fieldSlot, e.fields), memo: map[memoKey]bool{}}
+	s.ctx.s = s
+	return s
 }
 
 // evalCtx is the state of evaluating one rule against one event: the
 // results of selections already evaluated.
 type evalCtx struct {
+	s     *Scratch
 	ev    *event.Event
 	sels  []selection
 	done  []bool
@@ -100,9 +106,9 @@ func (c *evalCtx) selection(i int) bool {
 	return c.value[i]
 }
 
-// Match calls fn for every rule that matches ev: first rules indexed by
-// the exact action, then by action prefix, then rules with no action
-// condition.
+// Match calls fn for every rule that matches ev: first the rules indexed
+// by the event's action, then by other fields, then the rules with no
+// necessary condition.
 func (e *Engine) Match(ev *event.Event, s *Scratch, fn func(*Rule)) {
 	ix := e.indexes[ev.Source]
 	if ix == nil {
@@ -111,6 +117,9 @@ func (e *Engine) Match(ev *event.Event, s *Scratch, fn func(*Rule)) {
 	s.gen++
 	if s.gen == 0 { // wrapped: clear the stamps once every 4 billion events
 		clear(s.stamps)
+		for i := range s.fields {
+			s.fields[i].gen = 0
+		}
 		s.gen = 1
 	}
 	try := func(list []int32) {
@@ -126,18 +135,20 @@ func (e *Engine) Match(ev *event.Event, s *Scratch, fn func(*Rule)) {
 			}
 		}
 	}
-	if len(ix.exact) > 0 || len(ix.prefixes) > 0 {
-		action := lowerInto(s.lower[:0], ev.Action)
-		if list, ok := ix.exact[string(action)]; ok {
-			try(list)
+	if !ix.action.empty() {
+		ix.action.lookup(lowerInto(s.lower[:0], ev.Action), try)
+	}
+	for _, fi := range ix.fields {
+		slot := s.field(fi.field, ev)
+		if !slot.present {
+			continue
 		}
-		for _, l := range ix.prefixLens {
-			if l > len(action) {
-				break
-			}
-			if list, ok := ix.prefixes[string(action[:l])]; ok {
-				try(list)
-			}
+		try(fi.exists)
+		if fi.keys.empty() {
+			continue
+		}
+		for _, v := range slot.vals {
+			fi.keys.lookup(lowerInto(s.lower[:0], v.text), try)
 		}
 	}
 	try(ix.always)

@@ -138,8 +138,8 @@ func TestIndexFindsRulesByAction(t *testing.T) {
 		t.Fatal(set.Failed)
 	}
 	ix := set.Engine.indexes[event.SourceCloudTrail]
-	if len(ix.exact) != 50 || len(ix.always) != 1 || len(ix.prefixes) != 1 {
-		t.Fatalf("index: %d exact, %d prefixes, %d always", len(ix.exact), len(ix.prefixes), len(ix.always))
+	if len(ix.action.exact) != 50 || len(ix.always) != 1 || len(ix.action.prefixes) != 1 {
+		t.Fatalf("index: %d exact, %d prefixes, %d always", len(ix.action.exact), len(ix.action.prefixes), len(ix.always))
 	}
 	ev := ctEvent(t, `{"eventName":"ACTION12","userAgent":"aws-cli"}`)
 	var got []string

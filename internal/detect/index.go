@@ -9,13 +9,65 @@ import (
 	"github.com/vigil-sec/vigil/internal/event"
 )
 
-// sourceIndex picks the candidate rules for events of one source by the
-// event's lower-cased action.
+// The index picks the candidate rules for an event. From each rule's
+// condition it derives a necessary condition on one discriminating field:
+// the event's action (eventName, operationName, methodName or vigil.action)
+// when the rule constrains it, otherwise another field that the rule
+// requires to equal, start with, or merely have a value. A rule is
+// evaluated only for events that meet its necessary condition; rules with
+// none are evaluated for every event of their sources.
+
+// keyIndex maps lower-cased values and value prefixes of one field to rules.
+type keyIndex struct {
+	exact      map[string][]int32
+	prefixes   map[string][]int32
+	prefixLens []int // the distinct prefix lengths, ascending
+}
+
+func newKeyIndex() keyIndex {
+	return keyIndex{exact: map[string][]int32{}, prefixes: map[string][]int32{}}
+}
+
+func (k *keyIndex) empty() bool { return len(k.exact) == 0 && len(k.prefixes) == 0 }
+
+// lookup calls try with the rules indexed under the lower-cased value.
+func (k *keyIndex) lookup(value []byte, try func([]int32)) {
+	if list, ok := k.exact[string(value)]; ok {
+		try(list)
+	}
+	for _, l := range k.prefixLens {
+		if l > len(value) {
+			break
+		}
+		if list, ok := k.prefixes[string(value[:l])]; ok {
+			try(list)
+		}
+	}
+}
+
+func (k *keyIndex) finish() {
+	lens := map[int]bool{}
+	for p := range k.prefixes {
+		lens[len(p)] = true
+	}
+	for l := range lens {
+		k.prefixLens = append(k.prefixLens, l)
+	}
+	sort.Ints(k.prefixLens)
+}
+
+// fieldIndex indexes rules by a native field other than the action.
+type fieldIndex struct {
+	field  *fieldRef
+	keys   keyIndex
+	exists []int32 // rules that only require the field to have a value
+}
+
+// sourceIndex holds the index of the rules of one event source.
 type sourceIndex struct {
-	exact      map[string][]int32 // action → rules that require exactly it
-	prefixes   map[string][]int32 // action prefix → rules that require it
-	prefixLens []int              // the distinct prefix lengths, ascending
-	always     []int32            // rules that constrain no action
+	action keyIndex
+	fields []*fieldIndex
+	always []int32 // rules with no necessary condition
 }
 
 // actionPaths are the native fields that hold an event's action, per source.
@@ -26,115 +78,173 @@ var actionPaths = map[string][]string{
 	event.SourceGCPAudit:      {"protoPayload.methodName"},
 }
 
-// actionSet is a necessary condition on an event's action: if a rule
-// matches, its action equals one of exact or starts with one of prefixes.
-// any means there is no such condition.
-type actionSet struct {
-	any      bool
+// alt is one way a rule can be a candidate: its field (nil for the action)
+// has one of the exact values, starts with one of the prefixes, or, with
+// exists, has any value.
+type alt struct {
+	field    *fieldRef
+	exists   bool
 	exact    []string
 	prefixes []string
 }
 
-var anyAction = actionSet{any: true}
-
-func (a actionSet) union(b actionSet) actionSet {
-	if a.any || b.any {
-		return anyAction
+// rank orders alternatives by selectivity and cost: the action is free to
+// read, an exact value is more selective than a prefix, and existence is
+// the weakest.
+func (a alt) rank() int {
+	switch {
+	case a.field == nil:
+		return 0
+	case a.exists:
+		return 3
+	case len(a.prefixes) > 0:
+		return 2
 	}
-	return actionSet{exact: append(slices.Clip(a.exact), b.exact...), prefixes: append(slices.Clip(a.prefixes), b.prefixes...)}
+	return 1
 }
 
-// necessary computes the action condition of a rule for one source.
-func (r *Rule) necessary(src string) actionSet {
-	return nodeActions(r.cond, r.sels, src)
+// necessity is a necessary condition: the rule can match only if one of
+// alts holds. A nil necessity means there is none.
+type necessity []alt
+
+func (n necessity) rank() int {
+	worst := 0
+	for _, a := range n {
+		worst = max(worst, a.rank())
+	}
+	return worst*1000 + len(n)
 }
 
-func nodeActions(n node, sels []selection, src string) actionSet {
+// better picks the more useful of two necessary conditions of an AND.
+func better(a, b necessity) necessity {
+	switch {
+	case a == nil:
+		return b
+	case b == nil:
+		return a
+	case b.rank() < a.rank():
+		return b
+	}
+	return a
+}
+
+// union is the necessary condition of an OR: one of either.
+func union(a, b necessity) necessity {
+	if a == nil || b == nil {
+		return nil
+	}
+	return append(slices.Clip(a), b...)
+}
+
+func nodeNecessity(n node, sels []selection, src string) necessity {
 	switch n := n.(type) {
 	case orNode:
-		out := actionSet{}
-		for _, x := range n {
-			out = out.union(nodeActions(x, sels, src))
-			if out.any {
-				return out
+		var out necessity
+		for i, x := range n {
+			c := nodeNecessity(x, sels, src)
+			if c == nil {
+				return nil
+			}
+			if i == 0 {
+				out = c
+			} else {
+				out = union(out, c)
 			}
 		}
 		return out
 	case andNode:
+		var out necessity
 		for _, x := range n {
-			if a := nodeActions(x, sels, src); !a.any {
-				return a
-			}
+			out = better(out, nodeNecessity(x, sels, src))
 		}
-		return anyAction
+		return out
 	case identNode:
-		return selectionActions(sels[int(n)], src)
+		return selectionNecessity(sels[int(n)], src)
 	case ofNode:
 		if n.need == len(n.idents) {
+			var out necessity
 			for _, id := range n.idents {
-				if a := selectionActions(sels[id], src); !a.any {
-					return a
-				}
+				out = better(out, selectionNecessity(sels[id], src))
 			}
-			return anyAction
+			return out
 		}
-		out := actionSet{}
-		for _, id := range n.idents {
-			out = out.union(selectionActions(sels[id], src))
-			if out.any {
-				return out
+		var out necessity
+		for i, id := range n.idents {
+			c := selectionNecessity(sels[id], src)
+			if c == nil {
+				return nil
+			}
+			if i == 0 {
+				out = c
+			} else {
+				out = union(out, c)
 			}
 		}
 		return out
 	}
-	return anyAction // not, and anything else
+	return nil // not, and anything else
 }
 
-func selectionActions(s selection, src string) actionSet {
-	out := actionSet{}
-	for _, branch := range s {
-		b := anyAction
+func selectionNecessity(s selection, src string) necessity {
+	var out necessity
+	for i, branch := range s {
+		var b necessity
 		for _, it := range branch {
-			if a := it.actions(src); !a.any {
-				b = a
-				break
-			}
+			b = better(b, it.necessity(src))
 		}
-		out = out.union(b)
-		if out.any {
-			return out
+		if b == nil {
+			return nil
+		}
+		if i == 0 {
+			out = b
+		} else {
+			out = union(out, b)
 		}
 	}
 	return out
 }
 
-// actions returns the condition an item places on the action, if it is an
-// item on the action field of src with literal equality or prefix values.
-func (it *item) actions(src string) actionSet {
-	if it.keyword || it.neq || it.exists != 0 || it.hasNull || len(it.values) == 0 || !it.field.isAction(src) {
-		return anyAction
+// necessity returns the condition an item places on its field, if it is
+// an existence test, or literal equality or prefix values on a native field
+// or the action.
+func (it *item) necessity(src string) necessity {
+	if it.keyword || it.neq || it.hasNull || it.field.resources || (it.field.envelope != nil && !it.field.action) {
+		return nil
+	}
+	var field *fieldRef
+	if !it.field.isAction(src) {
+		field = &it.field
+	}
+	if it.exists != 0 {
+		if it.exists < 0 || field == nil {
+			return nil
+		}
+		return necessity{{field: field, exists: true}}
+	}
+	if len(it.values) == 0 {
+		return nil
 	}
 	values := it.values
 	if it.all {
 		values = values[:1] // each value is required, so one is enough
 	}
-	var out actionSet
+	a := alt{field: field}
 	for _, m := range values {
 		sm, ok := m.(*strMatcher)
 		if !ok {
-			return anyAction
+			return nil
 		}
-		exact, prefix, ok := sm.literalPrefix()
+		exact, text, ok := sm.literalPrefix()
 		if !ok {
-			return anyAction
+			return nil
 		}
 		if exact {
-			out.exact = append(out.exact, prefix)
+			a.exact = append(a.exact, text)
 		} else {
-			out.prefixes = append(out.prefixes, prefix)
+			a.prefixes = append(a.prefixes, text)
 		}
 	}
-	return out
+	return necessity{a}
 }
 
 func (f *fieldRef) isAction(src string) bool {
@@ -188,37 +298,58 @@ func buildIndexes(rules []*Rule) map[string]*sourceIndex {
 		for _, src := range r.Sources {
 			ix := out[src]
 			if ix == nil {
-				ix = &sourceIndex{exact: map[string][]int32{}, prefixes: map[string][]int32{}}
+				ix = &sourceIndex{action: newKeyIndex()}
 				out[src] = ix
 			}
-			a := r.necessary(src)
-			if a.any {
+			nec := nodeNecessity(r.cond, r.sels, src)
+			if nec == nil {
 				ix.always = append(ix.always, r.num)
 				continue
 			}
-			for _, x := range dedupe(a.exact) {
-				ix.exact[x] = append(ix.exact[x], r.num)
-			}
-			for _, p := range dedupe(a.prefixes) {
-				ix.prefixes[p] = append(ix.prefixes[p], r.num)
+			for _, a := range nec {
+				keys := &ix.action
+				var fi *fieldIndex
+				if a.field != nil {
+					fi = ix.fieldIndex(a.field)
+					keys = &fi.keys
+				}
+				if a.exists {
+					fi.exists = appendOnce(fi.exists, r.num)
+					continue
+				}
+				for _, x := range a.exact {
+					keys.exact[x] = appendOnce(keys.exact[x], r.num)
+				}
+				for _, p := range a.prefixes {
+					keys.prefixes[p] = appendOnce(keys.prefixes[p], r.num)
+				}
 			}
 		}
 	}
 	for _, ix := range out {
-		lens := map[int]bool{}
-		for p := range ix.prefixes {
-			lens[len(p)] = true
+		ix.action.finish()
+		for _, fi := range ix.fields {
+			fi.keys.finish()
 		}
-		for l := range lens {
-			ix.prefixLens = append(ix.prefixLens, l)
-		}
-		sort.Ints(ix.prefixLens)
 	}
 	return out
 }
 
-func dedupe(s []string) []string {
-	s = slices.Clone(s)
-	slices.Sort(s)
-	return slices.Compact(s)
+// fieldIndex returns the index of a field, creating it.
+func (ix *sourceIndex) fieldIndex(f *fieldRef) *fieldIndex {
+	for _, fi := range ix.fields {
+		if fi.field.id == f.id {
+			return fi
+		}
+	}
+	fi := &fieldIndex{field: f, keys: newKeyIndex()}
+	ix.fields = append(ix.fields, fi)
+	return fi
+}
+
+func appendOnce(list []int32, n int32) []int32 {
+	if len(list) > 0 && list[len(list)-1] == n {
+		return list
+	}
+	return append(list, n)
 }

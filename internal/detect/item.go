@@ -15,6 +15,7 @@ import (
 // fieldRef reads one field of an event: an envelope field, the resource
 // UIDs, or one or more dotted paths into the native record.
 type fieldRef struct {
+	id        int // index of the field's slot in Scratch
 	name      string
 	envelope  func(*event.Event) string
 	action    bool // the envelope action, which the rule index reads
@@ -30,7 +31,10 @@ type scalar struct {
 
 // each calls fn with every scalar value of the field until fn returns false,
 // and reports whether the field is present at all (null counts as present).
-func (f *fieldRef) each(ev *event.Event, fn func(scalar) bool) (present bool) {
+// Values of native paths are looked up once per event and kept in the
+// scratch space, however many rules read the field.
+func (f *fieldRef) each(c *evalCtx, fn func(scalar) bool) (present bool) {
+	ev := c.ev
 	switch {
 	case f.envelope != nil:
 		s := f.envelope(ev)
@@ -48,25 +52,41 @@ func (f *fieldRef) each(ev *event.Event, fn func(scalar) bool) (present bool) {
 		}
 		return present
 	}
-	stop := false
-	for _, p := range f.paths {
-		ev.Raw.Find(p, func(v jsondoc.Value) bool {
-			present = true
-			k := v.Kind()
-			if k == jsondoc.Object {
-				return true
-			}
-			if !fn(scalar{k, v.Str()}) {
-				stop = true
-				return false
-			}
-			return true
-		})
-		if stop {
+	slot := c.s.field(f, ev)
+	for _, v := range slot.vals {
+		if !fn(v) {
 			break
 		}
 	}
-	return present
+	return slot.present
+}
+
+// fieldSlot holds the values of one field for the event being evaluated.
+type fieldSlot struct {
+	gen     uint32
+	present bool
+	vals    []scalar
+}
+
+// field returns the values of f for ev, looking them up on first use.
+func (s *Scratch) field(f *fieldRef, ev *event.Event) *fieldSlot {
+	slot := &s.fields[f.id]
+	if slot.gen == s.gen {
+		return slot
+	}
+	slot.gen = s.gen
+	slot.present = false
+	slot.vals = slot.vals[:0]
+	for _, p := range f.paths {
+		ev.Raw.Find(p, func(v jsondoc.Value) bool {
+			slot.present = true
+			if k := v.Kind(); k != jsondoc.Object {
+				slot.vals = append(slot.vals, scalar{k, v.Str()})
+			}
+			return true
+		})
+	}
+	return slot
 }
 
 // matcher matches one scalar value of an event.
@@ -84,6 +104,40 @@ type item struct {
 	values   []matcher
 }
 
+// cost estimates how expensive the item is to evaluate, to order the items
+// of a branch.
+func (it *item) cost() int {
+	switch {
+	case it.keyword:
+		return 1000
+	case it.exists != 0:
+		return 0
+	}
+	most := 1
+	for _, m := range it.values {
+		c := 1
+		switch m := m.(type) {
+		case *strMatcher:
+			switch {
+			case m.glob != nil:
+				c = 4
+			case m.kind == sigma.MatchContains:
+				c = 3
+			case m.kind != sigma.MatchEquals:
+				c = 2
+			}
+		case cidrMatcher:
+			c = 3
+		case *refMatcher:
+			c = 5
+		case regexMatcher:
+			c = 8
+		}
+		most = max(most, c)
+	}
+	return most*4 + len(it.values)
+}
+
 func (it *item) eval(c *evalCtx) bool {
 	r := it.evalPositive(c)
 	if it.neq {
@@ -97,12 +151,12 @@ func (it *item) evalPositive(c *evalCtx) bool {
 		return it.evalKeyword(c)
 	}
 	if it.exists != 0 {
-		present := it.field.each(c.ev, func(scalar) bool { return false })
+		present := it.field.each(c, func(scalar) bool { return false })
 		return present == (it.exists > 0)
 	}
 	if !it.all {
 		matched := false
-		present := it.field.each(c.ev, func(v scalar) bool {
+		present := it.field.each(c, func(v scalar) bool {
 			if v.kind == jsondoc.Null {
 				matched = it.hasNull
 				return !matched
@@ -124,7 +178,7 @@ func (it *item) evalPositive(c *evalCtx) bool {
 	// null among the values requires the field to be absent or null.
 	for _, m := range it.values {
 		found := false
-		it.field.each(c.ev, func(v scalar) bool {
+		it.field.each(c, func(v scalar) bool {
 			found = v.kind != jsondoc.Null && m.match(c, v)
 			return !found
 		})
@@ -134,7 +188,7 @@ func (it *item) evalPositive(c *evalCtx) bool {
 	}
 	if it.hasNull {
 		null := true
-		it.field.each(c.ev, func(v scalar) bool { null = v.kind == jsondoc.Null; return null })
+		it.field.each(c, func(v scalar) bool { null = v.kind == jsondoc.Null; return null })
 		return null
 	}
 	return true
@@ -356,13 +410,37 @@ func (m boolMatcher) match(_ *evalCtx, v scalar) bool {
 	return false
 }
 
-type regexMatcher struct{ re *sigma.Regex }
+// regexMatcher runs a regular expression. Field values repeat a lot in
+// cloud logs (role ARNs, user agents, operation names), so results are
+// remembered per goroutine for recent values.
+type regexMatcher struct {
+	re *sigma.Regex
+	id int32 // key of the matcher in the per-goroutine memo
+}
 
-func (m regexMatcher) match(_ *evalCtx, v scalar) bool {
+func (m regexMatcher) match(c *evalCtx, v scalar) bool {
 	if v.kind == jsondoc.Null {
 		return false
 	}
-	return m.re.Re.MatchString(v.text)
+	key := memoKey{m.id, v.text}
+	if r, ok := c.s.memo[key]; ok {
+		return r
+	}
+	r := m.re.Re.MatchString(v.text)
+	if len(c.s.memo) >= maxMemo {
+		clear(c.s.memo)
+	}
+	key.text = strings.Clone(v.text) // the value points into the event's record
+	c.s.memo[key] = r
+	return r
+}
+
+// maxMemo bounds the remembered regular expression results per goroutine.
+const maxMemo = 4096
+
+type memoKey struct {
+	matcher int32
+	text    string
 }
 
 type cidrMatcher netip.Prefix
@@ -390,7 +468,7 @@ func (m *refMatcher) match(c *evalCtx, v scalar) bool {
 		return false
 	}
 	found := false
-	m.other.each(c.ev, func(o scalar) bool {
+	m.other.each(c, func(o scalar) bool {
 		if o.kind == jsondoc.Null {
 			return true
 		}

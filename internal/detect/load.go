@@ -150,8 +150,9 @@ func Load(files []File, opts Options) *Set {
 	}
 	byRef := map[string]*Rule{}
 	var active []*Rule
+	cp := compiler{opts: &opts, fields: map[string]int{}, regexes: new(int)}
 	for _, pr := range rules {
-		r, reason, err := compileRule(pr, &opts, enabled)
+		r, reason, err := compileRule(pr, cp, enabled)
 		switch {
 		case err != nil:
 			set.Failed = append(set.Failed, Failure{File: pr.file, Err: err})
@@ -172,7 +173,7 @@ func Load(files []File, opts Options) *Set {
 		}
 	}
 	for _, pf := range filters {
-		if err := applyFilter(pf, byRef, &opts); err != nil {
+		if err := applyFilter(pf, byRef, cp); err != nil {
 			set.Failed = append(set.Failed, Failure{File: pf.file, Err: err})
 		}
 	}
@@ -180,13 +181,13 @@ func Load(files []File, opts Options) *Set {
 	for i, r := range active {
 		r.num = int32(i)
 	}
-	set.Engine = &Engine{rules: active, indexes: buildIndexes(active)}
+	set.Engine = &Engine{rules: active, indexes: buildIndexes(active), fields: len(cp.fields)}
 	return set
 }
 
 // compileRule compiles one rule. A rule whose logsource reads no enabled
 // source comes back with a reason and is not compiled further.
-func compileRule(pr parsedRule, opts *Options, enabled []string) (*Rule, string, error) {
+func compileRule(pr parsedRule, cp compiler, enabled []string) (*Rule, string, error) {
 	r := metaOf(&pr.rule.Metadata, pr.file)
 	sources, err := resolveLogsource(pr.rule.LogSource)
 	if err != nil {
@@ -204,7 +205,7 @@ func compileRule(pr parsedRule, opts *Options, enabled []string) (*Rule, string,
 		}
 		return &r, fmt.Sprintf("logsource %s reads %s, which is not enabled", describeLogsource(pr.rule.LogSource), strings.Join(sources, ", ")), nil
 	}
-	cp := &compiler{opts: opts, file: pr.file, sources: r.Sources}
+	cp.file, cp.sources = pr.file, r.Sources
 	cond, sels, err := cp.detection(pr.rule.Detection)
 	if err != nil {
 		return nil, "", err
@@ -220,7 +221,7 @@ type parsedFilter struct {
 
 // applyFilter adds "and not <filter condition>" to every rule the filter
 // names. The filter's selections are appended to each rule's own.
-func applyFilter(pf parsedFilter, byRef map[string]*Rule, opts *Options) error {
+func applyFilter(pf parsedFilter, byRef map[string]*Rule, cp compiler) error {
 	f := pf.filter
 	for _, ref := range f.Rules {
 		r := byRef[ref.Ref]
@@ -231,7 +232,7 @@ func applyFilter(pf parsedFilter, byRef map[string]*Rule, opts *Options) error {
 		if r.cond == nil {
 			continue // inactive rule
 		}
-		cp := &compiler{opts: opts, file: pf.file, sources: r.Sources}
+		cp.file, cp.sources = pf.file, r.Sources
 		cond, sels, err := cp.detection(f.Detection)
 		if err != nil {
 			return err

@@ -7,6 +7,7 @@
 package event
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"strings"
@@ -98,6 +99,30 @@ type Event struct {
 	Function      string // the serverless function concerned, if any
 	Resources     []Resource
 	Raw           jsondoc.Value // the native record
+}
+
+// Clone returns a deep copy of e that shares no memory with the input it
+// was decoded from.
+func (e *Event) Clone() *Event {
+	c := *e
+	for _, s := range []*string{&c.Cloud, &c.Source, &c.ID, &c.Account, &c.Region, &c.Service, &c.Action,
+		&c.ErrorCode, &c.Principal, &c.PrincipalType, &c.SourceIP, &c.UserAgent, &c.Function} {
+		*s = strings.Clone(*s)
+	}
+	if e.Resources != nil {
+		c.Resources = make([]Resource, len(e.Resources))
+		for i, r := range e.Resources {
+			c.Resources[i] = Resource{Type: strings.Clone(r.Type), UID: strings.Clone(r.UID)}
+		}
+	}
+	if e.Raw.Exists() {
+		d := new(jsondoc.Doc)
+		// The record parsed once already, so it parses again.
+		if err := d.Parse(bytes.Clone(e.Raw.Raw())); err == nil {
+			c.Raw = d.Root()
+		}
+	}
+	return &c
 }
 
 // DigestID returns a stable ID for a record that has none of its own, made

@@ -95,3 +95,45 @@ func TestDigestIDStable(t *testing.T) {
 		t.Error("DigestID collides on different input")
 	}
 }
+
+func TestFromJSONRoundTrip(t *testing.T) {
+	var d jsondoc.Doc
+	if err := d.Parse([]byte(`{"eventName":"Invoke","n":[1,{"a":"\u00e9"}]}`)); err != nil {
+		t.Fatal(err)
+	}
+	in := Event{Time: time.Date(2026, 11, 20, 10, 0, 0, 123456789, time.UTC), Cloud: AWS, Source: SourceCloudTrail, ID: "id-1",
+		Account: "1", Region: "r", Service: "s", Action: "Invoke", Outcome: Failure, ErrorCode: "E", Principal: "p",
+		PrincipalType: "pt", SourceIP: "1.2.3.4", UserAgent: "ua", Function: "f",
+		Resources: []Resource{{Type: "T", UID: "u1"}, {UID: "u2"}}, Raw: d.Root()}
+	b := in.AppendJSON(nil, true)
+	var d2 jsondoc.Doc
+	if err := d2.Parse(b); err != nil {
+		t.Fatal(err)
+	}
+	out, err := FromJSON(d2.Root())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := out.AppendJSON(nil, true); string(got) != string(b) {
+		t.Errorf("round trip:\n got %s\nwant %s", got, b)
+	}
+	for _, bad := range []string{`[]`, `{"id":"x"}`, `{"id":"x","source":"s","time":"yesterday"}`} {
+		var d3 jsondoc.Doc
+		d3.Parse([]byte(bad))
+		if _, err := FromJSON(d3.Root()); err == nil {
+			t.Errorf("FromJSON(%s) accepted", bad)
+		}
+	}
+}
+
+func TestClone(t *testing.T) {
+	src := []byte(`{"eventName":"Invoke"}`)
+	var d jsondoc.Doc
+	d.Parse(src)
+	e := &Event{ID: d.Root().Get("eventName").Str(), Resources: []Resource{{UID: "u"}}, Raw: d.Root()}
+	c := e.Clone()
+	copy(src, "XXXXXXXXXXXXXXXXXXXXXXX")
+	if c.ID != "Invoke" || c.Raw.Get("eventName").Str() != "Invoke" || c.Resources[0].UID != "u" {
+		t.Errorf("clone shares memory with the input: %+v", c)
+	}
+}

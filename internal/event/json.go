@@ -1,6 +1,8 @@
 package event
 
 import (
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/vigil-sec/vigil/internal/jsondoc"
@@ -97,4 +99,82 @@ func appendCompact(dst, src []byte) []byte {
 		}
 	}
 	return dst
+}
+
+// FromJSON rebuilds an event from the object AppendJSON wrote. The event's
+// strings and raw record point into v's document.
+func FromJSON(v jsondoc.Value) (*Event, error) {
+	if v.Kind() != jsondoc.Object {
+		return nil, fmt.Errorf("event is a JSON %s, not an object", v.Kind())
+	}
+	e := &Event{}
+	var err error
+	v.Members(func(k string, x jsondoc.Value) bool {
+		switch k {
+		case "time":
+			if e.Time, err = time.Parse(time.RFC3339Nano, x.Str()); err != nil {
+				err = fmt.Errorf("event time %q: %w", x.Str(), err)
+				return false
+			}
+		case "outcome":
+			switch x.Str() {
+			case "success":
+				e.Outcome = Success
+			case "failure":
+				e.Outcome = Failure
+			}
+		case "resources":
+			x.Elements(func(_ int, r jsondoc.Value) bool {
+				e.Resources = append(e.Resources, Resource{Type: r.Get("type").Str(), UID: r.Get("uid").Str()})
+				return true
+			})
+		case "raw":
+			e.Raw = x
+		default:
+			if p := e.stringField(k); p != nil {
+				*p = x.Str()
+			}
+		}
+		return true
+	})
+	if err != nil {
+		return nil, err
+	}
+	if e.ID == "" || e.Source == "" {
+		return nil, errors.New(`event has no "id" or "source"`)
+	}
+	return e, nil
+}
+
+// stringField returns the envelope string field with a JSON name.
+func (e *Event) stringField(name string) *string {
+	switch name {
+	case "cloud":
+		return &e.Cloud
+	case "source":
+		return &e.Source
+	case "id":
+		return &e.ID
+	case "account":
+		return &e.Account
+	case "region":
+		return &e.Region
+	case "service":
+		return &e.Service
+	case "action":
+		return &e.Action
+	case "error_code":
+		return &e.ErrorCode
+	case "principal":
+		return &e.Principal
+	case "principal_type":
+		return &e.PrincipalType
+	case "source_ip":
+		return &e.SourceIP
+	case "user_agent":
+		return &e.UserAgent
+	case "function":
+		return &e.Function
+	}
+	return nil
 }

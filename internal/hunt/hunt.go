@@ -151,9 +151,13 @@ type sink struct {
 
 func (s *sink) Event(e *event.Event) {
 	s.n++
+	var kept *event.Event // the decoder reuses e's memory: keep a clone
 	s.opts.Engine.Match(e, s.scratch, func(r *detect.Rule) {
 		if s.opts.Keep == nil || s.opts.Keep(r) {
-			s.matches = append(s.matches, Match{Rule: r, Event: e, Input: s.input, Record: s.n})
+			if kept == nil {
+				kept = e.Clone()
+			}
+			s.matches = append(s.matches, Match{Rule: r, Event: kept, Input: s.input, Record: s.n})
 		}
 	})
 }

@@ -8,6 +8,7 @@
 package jsondoc
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strconv"
@@ -95,6 +96,11 @@ func (d *Doc) Parse(src []byte) error {
 	}
 	d.src = src
 	d.nodes = d.nodes[:0]
+	// Size the node array once from the input: cloud log records average
+	// 16 to 30 bytes per value, so this rarely grows.
+	if want := len(src)/12 + 16; cap(d.nodes) < want {
+		d.nodes = make([]node, 0, want)
+	}
 	p := parser{d: d, src: src, maxDepth: d.limits.MaxDepth, maxNodes: d.limits.MaxNodes}
 	if p.maxDepth <= 0 {
 		p.maxDepth = DefaultMaxDepth
@@ -304,7 +310,14 @@ func (p *parser) string() error {
 	src := p.src
 	esc, high := false, false
 	for {
-		// Fast scan over plain bytes.
+		// Fast scan over plain bytes, eight at a time.
+		for p.pos+8 <= len(src) {
+			x := binary.LittleEndian.Uint64(src[p.pos:])
+			if special(x) != 0 {
+				break
+			}
+			p.pos += 8
+		}
 		for p.pos < len(src) {
 			c := src[p.pos]
 			if c == '"' || c == '\\' || c < 0x20 {
@@ -348,6 +361,22 @@ func (p *parser) string() error {
 			return p.fail("control character in string")
 		}
 	}
+}
+
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+// special returns a non-zero value when any byte of x is a quote, a
+// backslash, a control character or a non-ASCII byte.
+func special(x uint64) uint64 {
+	quote := x ^ (ones * '"')
+	back := x ^ (ones * '\\')
+	zeroQuote := (quote - ones) &^ quote
+	zeroBack := (back - ones) &^ back
+	control := (x - ones*0x20) &^ x
+	return (zeroQuote | zeroBack | control | x) & highs
 }
 
 func isHex4(b []byte) bool {

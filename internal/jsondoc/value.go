@@ -235,18 +235,35 @@ func (v Value) find(rest string, fn func(Value) bool) bool {
 // of it before a dot, and returns what follows.
 func (v Value) keyPrefix(k uint32, path string) (string, bool) {
 	n := &v.d.nodes[k]
-	body := v.d.src[n.start+1 : n.end-1]
-	key := bytesString(body)
 	if n.esc {
-		key = unescape(body)
+		key := unescape(v.d.src[n.start+1 : n.end-1])
+		return cutKey(path, key)
 	}
-	if !strings.HasPrefix(path, key) {
+	// Cheap rejections first: most keys differ in length at a dot
+	// boundary or in their first byte.
+	klen := int(n.end - n.start - 2)
+	if klen == 0 || klen > len(path) || (klen < len(path) && path[klen] != '.') || v.d.src[n.start+1] != path[0] {
+		return "", false
+	}
+	if bytesString(v.d.src[n.start+1:n.end-1]) != path[:klen] {
+		return "", false
+	}
+	if klen == len(path) {
+		return "", true
+	}
+	return path[klen+1:], true
+}
+
+// cutKey reports whether key is the whole of path or the part of it before
+// a dot, and returns what follows.
+func cutKey(path, key string) (string, bool) {
+	if key == "" || !strings.HasPrefix(path, key) {
 		return "", false
 	}
 	if len(path) == len(key) {
 		return "", true
 	}
-	if path[len(key)] == '.' && len(key) > 0 {
+	if path[len(key)] == '.' {
 		return path[len(key)+1:], true
 	}
 	return "", false

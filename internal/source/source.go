@@ -18,7 +18,9 @@ import (
 
 // Sink receives what a decoder finds in one payload.
 type Sink interface {
-	// Event receives a decoded event. The sink owns it.
+	// Event receives a decoded event. The event, its strings and its raw
+	// record are valid only until Event returns: decoding reuses their
+	// memory. A sink that keeps an event keeps a Clone.
 	Event(*event.Event)
 	// Fail reports a record that could not be decoded. Decoding goes on with
 	// the next record.
@@ -151,8 +153,8 @@ type Collect struct {
 	Notes  []string
 }
 
-// Event implements Sink.
-func (c *Collect) Event(e *event.Event) { c.Events = append(c.Events, e) }
+// Event implements Sink. It keeps a clone of e.
+func (c *Collect) Event(e *event.Event) { c.Events = append(c.Events, e.Clone()) }
 
 // Fail implements Sink.
 func (c *Collect) Fail(err *RecordError) { c.Errors = append(c.Errors, err) }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/vigil-sec/vigil/internal/event"
 	"github.com/vigil-sec/vigil/internal/jsondoc"
+	"github.com/vigil-sec/vigil/internal/source"
 )
 
 // activity holds the fields of an activity log event that the storage
@@ -84,14 +85,14 @@ func (d *decoder) resourceLog(v jsondoc.Value, e *event.Event, res []event.Resou
 	rid := str(v.Get("resourceId"))
 	if op == "" || rid == "" {
 		if category != "" && !isActivityCategory(category) {
-			return fmt.Errorf("category %s has no mapping, and the record has no operationName and resourceId to decode it generically", quote(category))
+			return fmt.Errorf("category %s has no mapping, and the record has no operationName and resourceId to decode it generically", source.Quote(category))
 		}
 		if op == "" {
 			return errNoOperation
 		}
 		return fmt.Errorf(`missing "resourceId"`)
 	}
-	t, err := parseTime(v.Get("time"), "time")
+	t, err := source.TimeField(v.Get("time"), "time")
 	if err != nil {
 		return err
 	}
@@ -156,7 +157,7 @@ func (d *decoder) restActivity(v jsondoc.Value, e *event.Event, res []event.Reso
 	if op == "" {
 		return errNoOperation
 	}
-	t, err := parseTime(v.Get("eventTimestamp"), "eventTimestamp")
+	t, err := source.TimeField(v.Get("eventTimestamp"), "eventTimestamp")
 	if err != nil {
 		return err
 	}

@@ -13,15 +13,16 @@ import (
 const serviceWeb = "Microsoft.Web"
 
 // appCommon fills what FunctionAppLogs and AppServiceHTTPLogs records share:
-// time, subscription, region, the site as function, and the resource.
-func (d *decoder) appCommon(v jsondoc.Value, e *event.Event, res []event.Resource, src string) error {
+// time, subscription, region and the resource. It returns the site name
+// from the resource ID, which the caller lowercases into e.Function.
+func (d *decoder) appCommon(v jsondoc.Value, e *event.Event, res []event.Resource, src string) (site string, err error) {
 	tv := v.Get("time")
 	if !tv.Exists() {
 		tv = v.Get("EventTime")
 	}
-	t, err := parseTime(tv, "time")
+	t, err := source.TimeField(tv, "time")
 	if err != nil {
-		return err
+		return "", err
 	}
 	e.Time = t
 	e.Source = src
@@ -33,27 +34,25 @@ func (d *decoder) appCommon(v jsondoc.Value, e *event.Event, res []event.Resourc
 		e.Region = d.c.region.region(loc)
 	}
 	e.Service = serviceWeb
-	if rid.site != "" {
-		e.Function = d.c.site.lower(rid.site)
-	}
 	if ridStr != "" {
 		res[0] = event.Resource{Type: rid.typ, UID: ridStr}
 		e.Resources = res
 	}
-	return nil
+	return rid.site, nil
 }
 
 // functionLog decodes a FunctionAppLogs record: a line the Functions host
 // or the function's code logged.
 func (d *decoder) functionLog(v jsondoc.Value, e *event.Event, res []event.Resource) error {
-	if err := d.appCommon(v, e, res, event.SourceAzureFunctions); err != nil {
+	site, err := d.appCommon(v, e, res, event.SourceAzureFunctions)
+	if err != nil {
 		return err
 	}
 	p := v.Get("properties")
 	if p.Kind() != jsondoc.Object {
-		return fmt.Errorf(`"properties" is %s, want an object`, aKind(p.Kind()))
+		return fmt.Errorf(`"properties" is %s, want an object`, source.AKind(p.Kind()))
 	}
-	if app := str(p.Get("appName")); app != "" {
+	if app := firstString(str(p.Get("appName")), site); app != "" {
 		e.Function = d.c.site.lower(app)
 	}
 	msg := str(p.Get("message"))
@@ -105,8 +104,12 @@ var errNoMethod = errors.New(`missing "properties.CsMethod"`)
 // httpLog decodes an AppServiceHTTPLogs record: one HTTP request served by
 // the site.
 func (d *decoder) httpLog(v jsondoc.Value, e *event.Event, res []event.Resource) error {
-	if err := d.appCommon(v, e, res, event.SourceAzureHTTP); err != nil {
+	site, err := d.appCommon(v, e, res, event.SourceAzureHTTP)
+	if err != nil {
 		return err
+	}
+	if site != "" {
+		e.Function = d.c.site.lower(site)
 	}
 	p := v.Get("properties")
 	if p.Kind() == jsondoc.String {
@@ -118,7 +121,7 @@ func (d *decoder) httpLog(v jsondoc.Value, e *event.Event, res []event.Resource)
 		p = doc.Root()
 	}
 	if p.Kind() != jsondoc.Object {
-		return fmt.Errorf(`"properties" is %s, want an object`, aKind(p.Kind()))
+		return fmt.Errorf(`"properties" is %s, want an object`, source.AKind(p.Kind()))
 	}
 	e.Action = str(p.Get("CsMethod"))
 	if e.Action == "" {

@@ -23,7 +23,6 @@ package azure
 import (
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 
 	"github.com/vigil-sec/vigil/internal/event"
@@ -104,14 +103,12 @@ func Decode(root jsondoc.Value, where string, sink source.Sink) error {
 		case recs.Kind() == jsondoc.Array:
 			list, path = recs, "records"
 		case recs.Exists():
-			return source.NotFormat(kindAzure, fmt.Sprintf(`"records" is %s, not an array`, aKind(recs.Kind())))
+			return source.NotFormat(kindAzure, fmt.Sprintf(`"records" is %s, not an array`, source.AKind(recs.Kind())))
 		case root.Get("value").Kind() == jsondoc.Array && isRESTRecord(root.Get("value").Index(0)):
 			list, path = root.Get("value"), "value"
 		case isRecord(root):
 			var d decoder
-			d.evs = make([]event.Event, 1)
-			d.res = make([]event.Resource, 1)
-			d.emit(root, 0, location{where: where, i: -1}, sink)
+			source.DecodeRecord(root, where, sink, d.record)
 			return nil
 		default:
 			return source.NotFormat(kindAzure, `no "records" array and not an Azure Monitor record (no "resourceId", "time" and "category")`)
@@ -122,64 +119,19 @@ func Decode(root jsondoc.Value, where string, sink source.Sink) error {
 			return source.NotFormat(kindAzure, "the array's first element is not an Azure Monitor record")
 		}
 	default:
-		return source.NotFormat(kindAzure, fmt.Sprintf("the document is %s, not an object or array", aKind(root.Kind())))
+		return source.NotFormat(kindAzure, fmt.Sprintf("the document is %s, not an object or array", source.AKind(root.Kind())))
 	}
-	n := list.Len()
-	if n == 0 {
-		return nil
-	}
-	d := decoder{evs: make([]event.Event, n), res: make([]event.Resource, n)}
-	list.Elements(func(i int, v jsondoc.Value) bool {
-		d.emit(v, i, location{where, path, i}, sink)
-		return true
-	})
+	var d decoder
+	source.DecodeRecords(list, where, path, sink, d.record)
 	return nil
 }
 
-// location is where a record is, kept in parts: the string is only built
-// when the record fails.
-type location struct {
-	where, path string
-	i           int // -1 for a single record
-}
-
-func (l location) String() string {
-	s := l.path
-	if l.i >= 0 {
-		s += "[" + strconv.Itoa(l.i) + "]"
-	}
-	return joinWhere(l.where, s)
-}
-
-// joinWhere joins a document location and a record path with a dot.
-func joinWhere(where, path string) string {
-	switch {
-	case where == "":
-		return path
-	case path == "":
-		return where
-	case path[0] == '[':
-		return where + path
-	}
-	return where + "." + path
-}
-
-// decoder decodes the records of one document into events allocated
-// together.
+// decoder holds what the records of one document share: the caches and,
+// for Event Grid deliveries, the events and resources allocated together.
 type decoder struct {
 	c   cache
 	evs []event.Event
 	res []event.Resource
-}
-
-// emit decodes record i and hands the event, or the error, to sink.
-func (d *decoder) emit(v jsondoc.Value, i int, loc location, sink source.Sink) {
-	e := &d.evs[i]
-	if err := d.record(v, e, d.res[i:i+1:i+1]); err != nil {
-		sink.Fail(&source.RecordError{Where: loc.String(), Err: err})
-		return
-	}
-	sink.Event(e)
 }
 
 // Sign-in log categories.

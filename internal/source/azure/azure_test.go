@@ -10,54 +10,8 @@ import (
 	"github.com/vigil-sec/vigil/internal/event"
 	"github.com/vigil-sec/vigil/internal/jsondoc"
 	"github.com/vigil-sec/vigil/internal/source"
+	"github.com/vigil-sec/vigil/internal/source/sourcetest"
 )
-
-// checkEvent checks what every decoded event must have.
-func checkEvent(t testing.TB, what string, e *event.Event) {
-	t.Helper()
-	switch {
-	case e.Cloud != event.Azure:
-		t.Errorf("%s: cloud %q", what, e.Cloud)
-	case e.Source == "":
-		t.Errorf("%s: no source", what)
-	case e.ID == "":
-		t.Errorf("%s: no id", what)
-	case e.Time.IsZero() || e.Time.Location() != nil && e.Time.Location().String() != "UTC":
-		t.Errorf("%s: time %v", what, e.Time)
-	case e.Action == "":
-		t.Errorf("%s: no action", what)
-	case !e.Raw.Exists():
-		t.Errorf("%s: no raw record", what)
-	}
-}
-
-func parse(t testing.TB, s string) jsondoc.Value {
-	t.Helper()
-	d := new(jsondoc.Doc)
-	if err := d.Parse([]byte(s)); err != nil {
-		t.Fatalf("parse %s: %v", s, err)
-	}
-	return d.Root()
-}
-
-// run decodes input with dec and renders the result as JSON lines.
-func run(t *testing.T, dec source.Decoder, input, where string) ([]string, error) {
-	t.Helper()
-	var c source.Collect
-	err := dec.Decode(parse(t, input), where, &c)
-	var lines []string
-	for _, e := range c.Events {
-		checkEvent(t, input, e)
-		lines = append(lines, string(e.AppendJSON(nil, false)))
-	}
-	for _, f := range c.Errors {
-		lines = append(lines, "fail: "+f.Error())
-	}
-	for _, n := range c.Notes {
-		lines = append(lines, "note: "+n)
-	}
-	return lines, err
-}
 
 const (
 	webID = "/subscriptions/6a1f3c2e-9b4d-4e8a-8f0b-2d7c5e9a1b34/resourceGroups/rg/providers/Microsoft.Web/sites/Orders-API"
@@ -133,7 +87,7 @@ func TestDecode(t *testing.T) {
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := run(t, Decoder, tt.input, tt.where)
+			got, err := want.Decode(t, Decoder, tt.input, tt.where)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -157,14 +111,14 @@ func TestNotFormat(t *testing.T) {
 	}
 	for _, tt := range tests {
 		var c source.Collect
-		err := Decode(parse(t, tt.input), "", &c)
+		err := Decode(sourcetest.Parse(t, tt.input), "", &c)
 		if !errors.Is(err, source.ErrNotFormat) || !strings.Contains(err.Error(), tt.reason) {
 			t.Errorf("Decode(%s) = %v, want ErrNotFormat saying %q", tt.input, err, tt.reason)
 		}
 		if len(c.Events)+len(c.Errors)+len(c.Notes) > 0 {
 			t.Errorf("Decode(%s) emitted %+v", tt.input, c)
 		}
-		if Detect(parse(t, tt.input)) {
+		if Detect(sourcetest.Parse(t, tt.input)) {
 			t.Errorf("Detect(%s) = true", tt.input)
 		}
 	}
@@ -193,7 +147,7 @@ func TestDetect(t *testing.T) {
 		{`[1]`, false, false},
 	}
 	for _, tt := range tests {
-		v := parse(t, tt.input)
+		v := sourcetest.Parse(t, tt.input)
 		if got := Detect(v); got != tt.azure {
 			t.Errorf("Detect(%s) = %v", tt.input, got)
 		}
@@ -252,6 +206,41 @@ func TestCanonicalNamespace(t *testing.T) {
 	} {
 		if got := canonicalNamespace(in); got != want {
 			t.Errorf("canonicalNamespace(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestDeepAndOddRecords(t *testing.T) {
+	deep := strings.Repeat(`{"a":`, 120) + `1` + strings.Repeat(`}`, 120)
+	input := `{"records":[{"time":"2024-03-05T10:00:00Z","resourceId":"/subscriptions/s","operationName":"Microsoft.Resources/x/write","category":"Administrative","properties":` + deep + `},
+		{"time":"2024-03-05T10:00:00Z","resourceId":"/subscriptions/s","operationName":"Microsoft.Resources/x/write","category":"Administrative","identity":{"claims":"{not json"}},
+		{"time":"2024-03-05T10:00:00Z","resourceId":"/subscriptions/s","operationName":"Microsoft.Resources/x/write","category":"Administrative","identity":{"claims":[1,2]},"callerIpAddress":"\u00e9"}]}`
+	got, err := want.Decode(t, Decoder, input, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 {
+		t.Fatalf("got %d results, want 3 events:\n%s", len(got), strings.Join(got, "\n"))
+	}
+	for _, line := range got {
+		if strings.HasPrefix(line, "fail:") || strings.Contains(line, "principal") || strings.Contains(line, "source_ip") {
+			t.Errorf("unexpected %s", line)
+		}
+	}
+}
+
+func TestBadJSONNeverReachesDecoders(t *testing.T) {
+	for _, input := range []string{"", " ", `{"records":[`, "{\"records\":[\"\xff\"]}", `{"a":1}{"b":2}`} {
+		var d jsondoc.Doc
+		if err := d.Parse([]byte(input)); err == nil {
+			t.Errorf("Parse(%q) succeeded", input)
+		}
+		if Detect(d.Root()) || DetectEventGrid(d.Root()) {
+			t.Errorf("Detect on the failed parse of %q = true", input)
+		}
+		var c source.Collect
+		if err := Decode(d.Root(), "", &c); !errors.Is(err, source.ErrNotFormat) {
+			t.Errorf("Decode(missing) = %v", err)
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/vigil-sec/vigil/internal/event"
 	"github.com/vigil-sec/vigil/internal/jsondoc"
+	"github.com/vigil-sec/vigil/internal/source"
 )
 
 const serviceEntra = "Microsoft.aadiam"
@@ -12,13 +13,13 @@ const serviceEntra = "Microsoft.aadiam"
 // entraCommon fills what sign-in and audit records share. Entra ID logs
 // belong to a tenant, not a subscription: the account is the tenant ID.
 func (d *decoder) entraCommon(v jsondoc.Value, e *event.Event, src string) (jsondoc.Value, error) {
-	t, err := parseTime(v.Get("time"), "time")
+	t, err := source.TimeField(v.Get("time"), "time")
 	if err != nil {
 		return jsondoc.Value{}, err
 	}
 	p := v.Get("properties")
 	if p.Kind() != jsondoc.Object {
-		return p, fmt.Errorf(`"properties" is %s, want an object`, aKind(p.Kind()))
+		return p, fmt.Errorf(`"properties" is %s, want an object`, source.AKind(p.Kind()))
 	}
 	e.Time = t
 	e.Source = src

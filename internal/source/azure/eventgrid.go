@@ -112,7 +112,7 @@ func DecodeEventGrid(root jsondoc.Value, where string, sink source.Sink) error {
 			return source.NotFormat(kindEventGrid, "not an Event Grid event (no id, eventType, eventTime and subject) nor a CloudEvent (no specversion, type, source and id)")
 		}
 		d := decoder{evs: make([]event.Event, 1), res: make([]event.Resource, 1)}
-		d.emitGrid(root, 0, location{where: where, i: -1}, sink)
+		d.emitGrid(root, 0, source.Location{Where: where, Index: -1}, sink)
 		return nil
 	case jsondoc.Array:
 		n := root.Len()
@@ -124,15 +124,15 @@ func DecodeEventGrid(root jsondoc.Value, where string, sink source.Sink) error {
 		}
 		d := decoder{evs: make([]event.Event, n), res: make([]event.Resource, n)}
 		root.Elements(func(i int, v jsondoc.Value) bool {
-			d.emitGrid(v, i, location{where: where, i: i}, sink)
+			d.emitGrid(v, i, source.Location{Where: where, Index: i}, sink)
 			return true
 		})
 		return nil
 	}
-	return source.NotFormat(kindEventGrid, fmt.Sprintf("the document is %s, not an object or array", aKind(root.Kind())))
+	return source.NotFormat(kindEventGrid, fmt.Sprintf("the document is %s, not an object or array", source.AKind(root.Kind())))
 }
 
-func (d *decoder) emitGrid(v jsondoc.Value, i int, loc location, sink source.Sink) {
+func (d *decoder) emitGrid(v jsondoc.Value, i int, loc source.Location, sink source.Sink) {
 	e := &d.evs[i]
 	note, err := d.gridEvent(v, e, d.res[i:i+1:i+1])
 	switch {
@@ -156,10 +156,10 @@ func (d *decoder) gridEvent(v jsondoc.Value, e *event.Event, res []event.Resourc
 		return "", fmt.Errorf("not an Event Grid event (no id, eventType, eventTime and subject) nor a CloudEvent (no specversion, type, source and id)")
 	}
 	if g.typ == validationType {
-		return "Event Grid subscription validation event for " + quote(g.topic) +
+		return "Event Grid subscription validation event for " + source.Quote(g.topic) +
 			": no log record; the webhook confirms the subscription by answering with data.validationCode", nil
 	}
-	t, err := parseTime(g.time, g.timeName)
+	t, err := source.TimeField(g.time, g.timeName)
 	if err != nil {
 		return "", err
 	}
@@ -187,7 +187,7 @@ func (d *decoder) gridEvent(v jsondoc.Value, e *event.Event, res []event.Resourc
 func (d *decoder) armEvent(g *gridEvent, e *event.Event, res []event.Resource) error {
 	data := g.data
 	if data.Kind() != jsondoc.Object {
-		return fmt.Errorf(`%s event: "data" is %s, want an object`, g.typ, aKind(data.Kind()))
+		return fmt.Errorf(`%s event: "data" is %s, want an object`, g.typ, source.AKind(data.Kind()))
 	}
 	auth := objectValue(data.Get("authorization"))
 	a := activity{

@@ -7,6 +7,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/vigil-sec/vigil/internal/source"
+	"github.com/vigil-sec/vigil/internal/source/sourcetest"
 )
 
 func TestValidationCode(t *testing.T) {
@@ -25,7 +26,7 @@ func TestValidationCode(t *testing.T) {
 		{`null`, "", false},
 	}
 	for _, tt := range tests {
-		code, ok := ValidationCode(parse(t, tt.input))
+		code, ok := ValidationCode(sourcetest.Parse(t, tt.input))
 		if code != tt.code || ok != tt.ok {
 			t.Errorf("ValidationCode(%s) = %q, %v, want %q, %v", tt.input, code, ok, tt.code, tt.ok)
 		}
@@ -69,7 +70,7 @@ func TestDecodeEventGrid(t *testing.T) {
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := run(t, EventGridDecoder, tt.input, "")
+			got, err := want.Decode(t, EventGridDecoder, tt.input, "")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -83,7 +84,7 @@ func TestDecodeEventGrid(t *testing.T) {
 func TestDecodeEventGridNotFormat(t *testing.T) {
 	for _, input := range []string{`{}`, `[{"x":1}]`, `"s"`, `{"records":[]}`, `{"specversion":"1.0"}`} {
 		var c source.Collect
-		err := DecodeEventGrid(parse(t, input), "", &c)
+		err := DecodeEventGrid(sourcetest.Parse(t, input), "", &c)
 		if !errors.Is(err, source.ErrNotFormat) {
 			t.Errorf("DecodeEventGrid(%s) = %v, want ErrNotFormat", input, err)
 		}

@@ -6,14 +6,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/vigil-sec/vigil/internal/event"
-	"github.com/vigil-sec/vigil/internal/jsondoc"
 	"github.com/vigil-sec/vigil/internal/source"
+	"github.com/vigil-sec/vigil/internal/source/sourcetest"
 )
 
 // Run with:
@@ -21,13 +19,6 @@ import (
 //	go test -run='^$' -bench=. -cpu 1 -benchtime=3s ./internal/source/cloudtrail/
 
 const benchRecords = 1000
-
-// countSink counts events and fails.
-type countSink struct{ events, fails int }
-
-func (s *countSink) Event(*event.Event)       { s.events++ }
-func (s *countSink) Fail(*source.RecordError) { s.fails++ }
-func (s *countSink) Note(string)              {}
 
 // templateRecords returns every decodable record in the samples, as maps.
 func templateRecords(tb testing.TB) []map[string]any {
@@ -126,39 +117,10 @@ func deliveryFile(tb testing.TB, n int) []byte {
 	return buf.Bytes()
 }
 
-func reportPerRecord(b *testing.B, before *runtime.MemStats, n int) {
-	var after runtime.MemStats
-	runtime.ReadMemStats(&after)
-	recs := float64(b.N) * float64(n)
-	b.ReportMetric(recs/b.Elapsed().Seconds(), "records/s")
-	b.ReportMetric(float64(after.Mallocs-before.Mallocs)/recs, "allocs/record")
-	b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/recs, "B/record")
-}
-
 // BenchmarkDecode parses a delivery file with jsondoc and decodes and
 // normalizes every record.
 func BenchmarkDecode(b *testing.B) {
-	data := deliveryFile(b, benchRecords)
-	var d jsondoc.Doc
-	var sink countSink
-	b.SetBytes(int64(len(data)))
-	var before runtime.MemStats
-	runtime.ReadMemStats(&before)
-	b.ResetTimer()
-	for b.Loop() {
-		sink = countSink{}
-		if err := d.Parse(data); err != nil {
-			b.Fatal(err)
-		}
-		if err := Decode(d.Root(), "", &sink); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.StopTimer()
-	if sink.events != benchRecords || sink.fails != 0 {
-		b.Fatalf("decoded %d events and %d failures, want %d events", sink.events, sink.fails, benchRecords)
-	}
-	reportPerRecord(b, &before, benchRecords)
+	sourcetest.Benchmark(b, Decoder, deliveryFile(b, benchRecords), benchRecords)
 }
 
 // BenchmarkEncodingJSONMap is the baseline: encoding/json into
@@ -166,15 +128,10 @@ func BenchmarkDecode(b *testing.B) {
 func BenchmarkEncodingJSONMap(b *testing.B) {
 	data := deliveryFile(b, benchRecords)
 	b.SetBytes(int64(len(data)))
-	var before runtime.MemStats
-	runtime.ReadMemStats(&before)
-	b.ResetTimer()
-	for b.Loop() {
+	sourcetest.Measure(b, benchRecords, func() {
 		var m map[string]any
 		if err := json.Unmarshal(data, &m); err != nil {
 			b.Fatal(err)
 		}
-	}
-	b.StopTimer()
-	reportPerRecord(b, &before, benchRecords)
+	})
 }

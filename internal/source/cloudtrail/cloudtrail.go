@@ -21,6 +21,7 @@
 package cloudtrail
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -143,7 +144,7 @@ func decodeObject(root jsondoc.Value, where string, sink source.Sink) error {
 		if src := r.Index(0).Get("eventSource"); strings.HasPrefix(src.Str(), "aws:") {
 			return source.NotFormat(Kind, `"Records" holds `+src.Str()+" event notifications, not CloudTrail records")
 		}
-		where = join(where, "Records")
+		where = source.JoinWhere(where, "Records")
 		if r.Len() == 0 {
 			sink.Note(prefix(where) + "empty CloudTrail delivery file: no records")
 			return nil
@@ -155,7 +156,7 @@ func decodeObject(root jsondoc.Value, where string, sink source.Sink) error {
 		if e.Kind() != jsondoc.Array {
 			return source.NotFormat(Kind, `"Events" is a `+e.Kind().String()+", not an array")
 		}
-		where = join(where, "Events")
+		where = source.JoinWhere(where, "Events")
 		if e.Len() == 0 {
 			sink.Note(prefix(where) + "lookup-events output with no events")
 			return nil
@@ -204,14 +205,15 @@ func decodeOne(v jsondoc.Value, ev *event.Event, where string, i int, slab *[]ev
 		return
 	}
 	var err error
+	shape := shapeOf(v)
 	switch {
-	case isLookupEvent(v):
+	case shape.lookup:
 		err = decodeLookup(v, ev, slab)
 		if err != nil {
-			where = join(at(where, i), "CloudTrailEvent")
+			where = source.JoinWhere(source.At(where, i), "CloudTrailEvent")
 			i = -1
 		}
-	case isEventBridge(v):
+	case shape.eventBridge:
 		detail := v.Get("detail")
 		if detail.Kind() != jsondoc.Object {
 			fail(sink, where, i, `EventBridge event has no "detail" object`)
@@ -229,10 +231,10 @@ func decodeOne(v jsondoc.Value, ev *event.Event, where string, i int, slab *[]ev
 		}
 		err = normalize(detail, ev, &fb, slab)
 		if err != nil {
-			where = join(at(where, i), "detail")
+			where = source.JoinWhere(source.At(where, i), "detail")
 			i = -1
 		}
-	case isInsight(v):
+	case shape.insight:
 		*skipped++
 		return
 	default:
@@ -243,6 +245,31 @@ func decodeOne(v jsondoc.Value, ev *event.Event, where string, i int, slab *[]ev
 		return
 	}
 	sink.Event(ev)
+}
+
+// recordShape says which kind of element a record list holds.
+type recordShape struct{ lookup, eventBridge, insight bool }
+
+// shapeOf classifies an element in one pass over its keys, which matters
+// for delivery files of thousands of records.
+func shapeOf(v jsondoc.Value) recordShape {
+	var s recordShape
+	hasVersion := false
+	v.Members(func(k string, x jsondoc.Value) bool {
+		switch k {
+		case "CloudTrailEvent":
+			s.lookup = x.Kind() == jsondoc.String
+		case "detail-type":
+			s.eventBridge = x.Kind() == jsondoc.String && slices.Contains(eventBridgeTypes[:], x.Str())
+		case "eventType":
+			s.insight = x.Str() == insightType
+		case "eventVersion":
+			hasVersion = true
+		}
+		return true
+	})
+	s.insight = s.insight && hasVersion
+	return s
 }
 
 // decodeLookup decodes one entry of lookup-events output. The record is the
@@ -296,26 +323,7 @@ func digestNote(root jsondoc.Value, where string) string {
 }
 
 func fail(sink source.Sink, where string, i int, msg string) {
-	source.Failf(sink, at(where, i), "%s", msg)
-}
-
-// at returns where[i], or where when i < 0.
-func at(where string, i int) string {
-	if i < 0 {
-		return where
-	}
-	return where + "[" + strconv.Itoa(i) + "]"
-}
-
-// join joins location parts with ".", skipping empty ones.
-func join(where, part string) string {
-	if where == "" {
-		return part
-	}
-	if part == "" {
-		return where
-	}
-	return where + "." + part
+	source.Failf(sink, source.At(where, i), "%s", msg)
 }
 
 func prefix(where string) string {

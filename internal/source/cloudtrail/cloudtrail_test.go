@@ -3,10 +3,7 @@ package cloudtrail
 import (
 	"bytes"
 	"errors"
-	"flag"
 	"os"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -15,144 +12,35 @@ import (
 	"github.com/vigil-sec/vigil/internal/event"
 	"github.com/vigil-sec/vigil/internal/jsondoc"
 	"github.com/vigil-sec/vigil/internal/source"
+	"github.com/vigil-sec/vigil/internal/source/sourcetest"
 )
 
-var update = flag.Bool("update", false, "rewrite testdata/golden files")
+var update = sourcetest.Update()
 
-// decodeFile decodes a sample as the decode command does: gunzip, then one
-// JSON document, or JSON Lines when the file holds more than one value.
-func decodeFile(t *testing.T, b []byte) *source.Collect {
-	t.Helper()
-	b, err := source.Gunzip(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := new(source.Collect)
-	var d jsondoc.Doc
-	if err := d.Parse(b); err == nil {
-		if !Detect(d.Root()) {
-			c.Notes = append(c.Notes, "Detect: false")
-		}
-		if err := Decode(d.Root(), "", c); err != nil {
-			c.Errors = append(c.Errors, &source.RecordError{Err: err})
-		}
-		return c
-	} else if !errors.Is(err, jsondoc.ErrTrailing) {
-		t.Fatalf("sample is not JSON: %v", err)
-	}
-	for i, line := range bytes.Split(b, []byte("\n")) {
-		if len(bytes.TrimSpace(line)) == 0 {
-			continue
-		}
-		where := "line " + strconv.Itoa(i+1)
-		d := new(jsondoc.Doc) // events keep pointing into their line's document
-		if err := d.Parse(line); err != nil {
-			c.Errors = append(c.Errors, &source.RecordError{Where: where, Err: err})
-			continue
-		}
-		if err := Decode(d.Root(), where, c); err != nil {
-			c.Errors = append(c.Errors, &source.RecordError{Where: where, Err: err})
-		}
-	}
-	return c
-}
-
-// golden renders everything a decode produced, one JSON object per line.
-func golden(c *source.Collect) []byte {
-	var out []byte
-	for _, e := range c.Events {
-		out = e.AppendJSON(out, false)
-		out = append(out, '\n')
-	}
-	for _, e := range c.Errors {
-		out = append(out, `{"error":`...)
-		out = jsondoc.AppendString(out, e.Error())
-		out = append(out, "}\n"...)
-	}
-	for _, n := range c.Notes {
-		out = append(out, `{"note":`...)
-		out = jsondoc.AppendString(out, n)
-		out = append(out, "}\n"...)
-	}
-	return out
-}
-
-func samples(t *testing.T) []string {
-	t.Helper()
-	entries, err := os.ReadDir("testdata")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, e := range entries {
-		n := e.Name()
-		if e.IsDir() || strings.HasSuffix(n, ".md") {
-			continue
-		}
-		names = append(names, n)
-	}
-	if len(names) == 0 {
-		t.Fatal("no samples in testdata")
-	}
-	return names
+// samples decodes the samples in testdata as the decode command does.
+var samples = sourcetest.Golden{
+	Decoders: []source.Decoder{Decoder},
+	Want:     sourcetest.Want{Cloud: event.AWS, Sources: []string{event.SourceCloudTrail}, Time: true, Raw: true},
 }
 
 // TestGolden decodes every sample and compares the result with
 // testdata/golden/<sample>.jsonl. Run with -update to rewrite them.
 func TestGolden(t *testing.T) {
-	for _, name := range samples(t) {
-		t.Run(name, func(t *testing.T) {
-			b, err := os.ReadFile(filepath.Join("testdata", name))
-			if err != nil {
-				t.Fatal(err)
-			}
-			c := decodeFile(t, b)
-			for _, e := range c.Events {
-				if e.Cloud != event.AWS || e.Source != event.SourceCloudTrail || e.ID == "" || e.Time.IsZero() || !e.Raw.Exists() {
-					t.Errorf("incomplete event %s", e.AppendJSON(nil, false))
-				}
-			}
-			got := golden(c)
-			path := filepath.Join("testdata", "golden", name+".jsonl")
-			if *update {
-				if err := os.WriteFile(path, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run go test -update to create it)", err)
-			}
-			if diff := cmp.Diff(string(want), string(got)); diff != "" {
-				t.Errorf("decode differs from %s (-want +got):\n%s", path, diff)
-			}
-		})
-	}
+	samples.Test(t, "testdata", *update)
 }
 
 // The gzipped and plain S3 delivery samples must decode alike.
 func TestGzipSameAsPlain(t *testing.T) {
-	plain, err := os.ReadFile("testdata/s3-delivery.json")
-	if err != nil {
-		t.Skip("sample not present")
+	for _, name := range []string{"testdata/s3-delivery.json", "testdata/s3-delivery.json.gz"} {
+		if _, err := os.Stat(name); err != nil {
+			t.Skip("sample not present")
+		}
 	}
-	gz, err := os.ReadFile("testdata/s3-delivery.json.gz")
-	if err != nil {
-		t.Skip("sample not present")
-	}
-	if diff := cmp.Diff(string(golden(decodeFile(t, plain))), string(golden(decodeFile(t, gz)))); diff != "" {
+	plain := samples.Decode(t, "testdata/s3-delivery.json")
+	gz := samples.Decode(t, "testdata/s3-delivery.json.gz")
+	if diff := cmp.Diff(string(plain), string(gz)); diff != "" {
 		t.Errorf("gzip decode differs:\n%s", diff)
 	}
-}
-
-func parse(t *testing.T, s string) jsondoc.Value {
-	t.Helper()
-	d := new(jsondoc.Doc)
-	if err := d.Parse([]byte(s)); err != nil {
-		t.Fatalf("parse %q: %v", s, err)
-	}
-	return d.Root()
 }
 
 const minimal = `{"eventVersion":"1.09","eventTime":"2024-05-14T09:43:00Z","eventSource":"iam.amazonaws.com","eventName":"CreateUser","eventID":"e1"}`
@@ -185,7 +73,7 @@ func TestDetect(t *testing.T) {
 		{"string", `"Records"`, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := Detect(parse(t, tc.doc)); got != tc.want {
+			if got := Detect(sourcetest.Parse(t, tc.doc)); got != tc.want {
 				t.Errorf("Detect(%s) = %v, want %v", tc.doc, got, tc.want)
 			}
 		})
@@ -233,7 +121,7 @@ func TestDecodeBadInput(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var c source.Collect
-			err := Decode(parse(t, tc.doc), "", &c)
+			err := Decode(sourcetest.Parse(t, tc.doc), "", &c)
 			if tc.notFormat != "" {
 				if !errors.Is(err, source.ErrNotFormat) || !strings.Contains(err.Error(), tc.notFormat) {
 					t.Fatalf("Decode error = %v, want NotFormat containing %q", err, tc.notFormat)
@@ -262,7 +150,7 @@ func TestDecodeBadInput(t *testing.T) {
 
 func TestWherePrefix(t *testing.T) {
 	var c source.Collect
-	if err := Decode(parse(t, `{"Records":[1]}`), "line 7", &c); err != nil {
+	if err := Decode(sourcetest.Parse(t, `{"Records":[1]}`), "line 7", &c); err != nil {
 		t.Fatal(err)
 	}
 	if len(c.Errors) != 1 || c.Errors[0].Where != "line 7.Records[0]" {
@@ -331,7 +219,7 @@ func TestNormalize(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var ev event.Event
-			rec := parse(t, tc.rec)
+			rec := sourcetest.Parse(t, tc.rec)
 			if err := Normalize(rec, &ev); err != nil {
 				t.Fatal(err)
 			}
@@ -346,12 +234,12 @@ func TestNormalize(t *testing.T) {
 }
 
 func TestNormalizeDigestIDWithoutEventID(t *testing.T) {
-	rec := parse(t, `{"eventTime":"2024-05-14T09:00:00Z","eventName":"X"}`)
+	rec := sourcetest.Parse(t, `{"eventTime":"2024-05-14T09:00:00Z","eventName":"X"}`)
 	var a, b event.Event
 	if err := Normalize(rec, &a); err != nil {
 		t.Fatal(err)
 	}
-	if err := Normalize(parse(t, `{"eventTime":"2024-05-14T09:00:00Z","eventName":"X"}`), &b); err != nil {
+	if err := Normalize(sourcetest.Parse(t, `{"eventTime":"2024-05-14T09:00:00Z","eventName":"X"}`), &b); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.HasPrefix(a.ID, "sha256:") || a.ID != b.ID {
@@ -364,7 +252,7 @@ func TestNormalizeDigestIDWithoutEventID(t *testing.T) {
 func TestWrappersRaw(t *testing.T) {
 	var c source.Collect
 	doc := `{"Events":[{"EventId":"outer","EventTime":1715679000,"CloudTrailEvent":"{\"eventName\":\"ListBuckets\"}"}]}`
-	if err := Decode(parse(t, doc), "", &c); err != nil {
+	if err := Decode(sourcetest.Parse(t, doc), "", &c); err != nil {
 		t.Fatal(err)
 	}
 	if len(c.Events) != 1 {
@@ -378,7 +266,7 @@ func TestWrappersRaw(t *testing.T) {
 	c = source.Collect{}
 	doc = `{"id":"eb-1","detail-type":"AWS Service Event via CloudTrail","time":"2024-05-14T09:00:00Z","account":"111122223333","region":"eu-west-1",
 		"detail":{"eventName":"RotationSucceeded","eventSource":"secretsmanager.amazonaws.com","eventType":"AwsServiceEvent"}}`
-	if err := Decode(parse(t, doc), "", &c); err != nil {
+	if err := Decode(sourcetest.Parse(t, doc), "", &c); err != nil {
 		t.Fatal(err)
 	}
 	if len(c.Events) != 1 {

@@ -52,7 +52,7 @@ func newBatch(where string, n, size int) *batch {
 	}
 }
 
-func (b *batch) at(i int) string { return b.where + "[" + strconv.Itoa(i) + "]" }
+func (b *batch) at(i int) string { return source.At(b.where, i) }
 
 // add routes message i.
 func (b *batch) add(i int, msg string, meta *lambda.Meta, r route) {

@@ -4,12 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"runtime"
 	"testing"
 
-	"github.com/vigil-sec/vigil/internal/event"
-	"github.com/vigil-sec/vigil/internal/jsondoc"
-	"github.com/vigil-sec/vigil/internal/source"
+	"github.com/vigil-sec/vigil/internal/source/sourcetest"
 )
 
 // Run with:
@@ -17,12 +14,6 @@ import (
 //	go test -run='^$' -bench=. -cpu 1 ./internal/source/cloudwatch/
 
 const benchEvents = 1000
-
-type countSink struct{ events, fails int }
-
-func (s *countSink) Event(*event.Event)       { s.events++ }
-func (s *countSink) Fail(*source.RecordError) { s.fails++ }
-func (s *countSink) Note(string)              {}
 
 // lambdaPayload builds a DATA_MESSAGE of a Lambda log group with n log
 // events drawn from the sample payload.
@@ -50,28 +41,5 @@ func lambdaPayload(b *testing.B, n int) []byte {
 }
 
 func BenchmarkDecodeLambdaPayload(b *testing.B) {
-	data := lambdaPayload(b, benchEvents)
-	var d jsondoc.Doc
-	var sink countSink
-	b.SetBytes(int64(len(data)))
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	b.ResetTimer()
-	for b.Loop() {
-		sink = countSink{}
-		if err := d.Parse(data); err != nil {
-			b.Fatal(err)
-		}
-		if err := Decode(d.Root(), "", &sink); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.StopTimer()
-	runtime.ReadMemStats(&after)
-	if sink.events != benchEvents {
-		b.Fatalf("%d events, %d failures", sink.events, sink.fails)
-	}
-	recs := float64(b.N) * benchEvents
-	b.ReportMetric(recs/b.Elapsed().Seconds(), "records/s")
-	b.ReportMetric(float64(after.Mallocs-before.Mallocs)/recs, "allocs/record")
+	sourcetest.Benchmark(b, Decoder, lambdaPayload(b, benchEvents), benchEvents)
 }

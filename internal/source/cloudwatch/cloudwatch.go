@@ -72,7 +72,7 @@ func Decode(root jsondoc.Value, where string, sink source.Sink) error {
 		if data.Kind() != jsondoc.String {
 			return source.NotFormat(Kind, `"awslogs.data" is `+kindName(data)+", want base64 of a gzipped subscription payload")
 		}
-		decodeData(data.Str(), join(where, "awslogs.data"), "", 0, sink)
+		decodeData(data.Str(), source.JoinWhere(where, "awslogs.data"), "", 0, sink)
 		return nil
 	}
 	mt := root.Get("messageType")
@@ -167,7 +167,7 @@ func decodePayload(p jsondoc.Value, where, region string, sink source.Sink) {
 	if region == "" && trailGroup {
 		region = trailRegion(stream)
 	}
-	b := newBatch(join(where, "logEvents"), events.Len(), len(events.Raw()))
+	b := newBatch(source.JoinWhere(where, "logEvents"), events.Len(), len(events.Raw()))
 	events.Elements(func(i int, le jsondoc.Value) bool {
 		if le.Kind() != jsondoc.Object {
 			source.Failf(sink, b.at(i), "log event is a JSON %s, not an object", le.Kind())
@@ -222,7 +222,7 @@ func decodeExtracted(data []byte, where, region string, arrival int64, sink sour
 		return
 	}
 	lines := strings.Split(strings.TrimRight(text, "\r\n"), "\n")
-	b := newBatch(join(where, "messages"), len(lines), len(text))
+	b := newBatch(source.JoinWhere(where, "messages"), len(lines), len(text))
 	meta := lambda.Meta{Region: region, Timestamp: arrival}
 	for i, msg := range lines {
 		msg = strings.TrimRight(msg, "\r")
@@ -317,13 +317,6 @@ func quote(s string) string {
 		s = s[:max] + "…"
 	}
 	return string(jsondoc.AppendString(nil, s))
-}
-
-func join(where, part string) string {
-	if where == "" {
-		return part
-	}
-	return where + "." + part
 }
 
 func prefix(where string) string {

@@ -5,7 +5,6 @@ import (
 	"compress/gzip"
 	"encoding/base64"
 	"errors"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,112 +12,34 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/vigil-sec/vigil/internal/event"
-	"github.com/vigil-sec/vigil/internal/jsondoc"
 	"github.com/vigil-sec/vigil/internal/source"
+	"github.com/vigil-sec/vigil/internal/source/sourcetest"
 )
 
-var update = flag.Bool("update", false, "rewrite testdata/golden files")
+var update = sourcetest.Update()
 
-var decoders = []source.Decoder{Decoder, FirehoseDecoder}
-
-// decodeFile gunzips and parses a sample and decodes it with the one
-// decoder that detects it.
-func decodeFile(t *testing.T, b []byte) *source.Collect {
-	t.Helper()
-	b, err := source.Gunzip(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var d jsondoc.Doc
-	if err := d.Parse(b); err != nil {
-		t.Fatalf("sample is not one JSON document: %v", err)
-	}
-	c := new(source.Collect)
-	var chosen []source.Decoder
-	for _, dec := range decoders {
-		if dec.Detect(d.Root()) {
-			chosen = append(chosen, dec)
-		}
-	}
-	if len(chosen) != 1 {
-		t.Fatalf("%d decoders detect the sample", len(chosen))
-	}
-	if err := chosen[0].Decode(d.Root(), "", c); err != nil {
-		c.Errors = append(c.Errors, &source.RecordError{Err: err})
-	}
-	return c
-}
-
-// golden renders a decode. Raw records are included except CloudTrail
-// ones, which are the messages as they came.
-func golden(c *source.Collect) []byte {
-	var out []byte
-	for _, e := range c.Events {
-		out = e.AppendJSON(out, e.Source != event.SourceCloudTrail)
-		out = append(out, '\n')
-	}
-	for _, e := range c.Errors {
-		out = append(out, `{"error":`...)
-		out = jsondoc.AppendString(out, e.Error())
-		out = append(out, "}\n"...)
-	}
-	for _, n := range c.Notes {
-		out = append(out, `{"note":`...)
-		out = jsondoc.AppendString(out, n)
-		out = append(out, "}\n"...)
-	}
-	return out
+// samples decodes the samples in testdata with the one decoder that
+// detects each. Golden lines hold the raw records except CloudTrail ones,
+// which are the messages as they came.
+var samples = sourcetest.Golden{
+	Decoders: []source.Decoder{Decoder, FirehoseDecoder},
+	Want:     sourcetest.Want{Cloud: event.AWS, Action: true, Raw: true},
+	Raw:      func(e *event.Event) bool { return e.Source != event.SourceCloudTrail },
 }
 
 func TestGolden(t *testing.T) {
-	entries, err := os.ReadDir("testdata")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		name := e.Name()
-		if e.IsDir() || strings.HasSuffix(name, ".md") {
-			continue
-		}
-		t.Run(name, func(t *testing.T) {
-			b, err := os.ReadFile(filepath.Join("testdata", name))
-			if err != nil {
-				t.Fatal(err)
-			}
-			c := decodeFile(t, b)
-			for _, e := range c.Events {
-				if e.Cloud != event.AWS || e.Source == "" || e.ID == "" || e.Action == "" || !e.Raw.Exists() {
-					t.Errorf("incomplete event %s", e.AppendJSON(nil, true))
-				}
-			}
-			got := golden(c)
-			path := filepath.Join("testdata", "golden", name+".jsonl")
-			if *update {
-				if err := os.WriteFile(path, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run go test -update to create it)", err)
-			}
-			if diff := cmp.Diff(string(want), string(got)); diff != "" {
-				t.Errorf("decode differs from %s (-want +got):\n%s", path, diff)
-			}
-		})
-	}
+	samples.Test(t, "testdata", *update)
 }
 
 // The Lambda trigger wrapper, the gzipped payload and the plain payload of
 // the same data give the same events.
 func TestWrappersAgree(t *testing.T) {
 	read := func(name string) []byte {
-		b, err := os.ReadFile(filepath.Join("testdata", name))
-		if err != nil {
+		path := filepath.Join("testdata", name)
+		if _, err := os.Stat(path); err != nil {
 			t.Skipf("sample %s not present", name)
 		}
-		return golden(decodeFile(t, b))
+		return samples.Decode(t, path)
 	}
 	plain := read("data-message.json")
 	if diff := cmp.Diff(string(plain), string(read("data-message.json.gz"))); diff != "" {
@@ -127,15 +48,6 @@ func TestWrappersAgree(t *testing.T) {
 	if diff := cmp.Diff(string(plain), string(read("lambda-trigger.json"))); diff != "" {
 		t.Errorf("Lambda trigger wrapper differs:\n%s", diff)
 	}
-}
-
-func parse(t *testing.T, s string) jsondoc.Value {
-	t.Helper()
-	d := new(jsondoc.Doc)
-	if err := d.Parse([]byte(s)); err != nil {
-		t.Fatalf("parse %q: %v", s, err)
-	}
-	return d.Root()
 }
 
 func gzipBase64(t *testing.T, s string) string {
@@ -169,7 +81,7 @@ func TestDetect(t *testing.T) {
 		{`{"events":[]}`, false, false},
 		{`[1]`, false, false},
 	} {
-		root := parse(t, tc.doc)
+		root := sourcetest.Parse(t, tc.doc)
 		if got := Detect(root); got != tc.cloudwatch {
 			t.Errorf("Detect(%s) = %v", tc.doc, got)
 		}
@@ -197,7 +109,7 @@ func TestNotFormat(t *testing.T) {
 		{FirehoseDecoder, `"x"`, "a JSON string"},
 	} {
 		var c source.Collect
-		err := tc.dec.Decode(parse(t, tc.doc), "", &c)
+		err := tc.dec.Decode(sourcetest.Parse(t, tc.doc), "", &c)
 		if !errors.Is(err, source.ErrNotFormat) || !strings.Contains(err.Error(), tc.reason) {
 			t.Errorf("%s Decode(%s) = %v, want NotFormat with %q", tc.dec.Kind, tc.doc, err, tc.reason)
 		}
@@ -221,7 +133,7 @@ func TestBadRecords(t *testing.T) {
 		{"data":"` + gzipBase64(t, `{"messageType":"DATA_MESSAGE","logEvents":[1,{"timestamp":1},{"message":"x","timestamp":-1},{"message":"  ","timestamp":1}]}`) + `"},
 		5]}`
 	var c source.Collect
-	if err := DecodeFirehose(parse(t, doc), "body", &c); err != nil {
+	if err := DecodeFirehose(sourcetest.Parse(t, doc), "body", &c); err != nil {
 		t.Fatal(err)
 	}
 	var errs []string
@@ -248,10 +160,10 @@ func TestBadRecords(t *testing.T) {
 }
 
 func TestFirehoseRequestID(t *testing.T) {
-	if got := FirehoseRequestID(parse(t, `{"requestId":"ed4acda5-034f-9f42-bba1-f29aea6d7d8f","timestamp":1578090901599,"records":[]}`)); got != "ed4acda5-034f-9f42-bba1-f29aea6d7d8f" {
+	if got := FirehoseRequestID(sourcetest.Parse(t, `{"requestId":"ed4acda5-034f-9f42-bba1-f29aea6d7d8f","timestamp":1578090901599,"records":[]}`)); got != "ed4acda5-034f-9f42-bba1-f29aea6d7d8f" {
 		t.Errorf("FirehoseRequestID = %q", got)
 	}
-	if got := FirehoseRequestID(parse(t, `{"records":[]}`)); got != "" {
+	if got := FirehoseRequestID(sourcetest.Parse(t, `{"records":[]}`)); got != "" {
 		t.Errorf("FirehoseRequestID without one = %q", got)
 	}
 }
@@ -304,7 +216,7 @@ func TestCloudTrailMessagesStayAligned(t *testing.T) {
 		{"id":"a","timestamp":1,"message":"` + rec("e1") + `,` + rec("e2") + `"},
 		{"id":"b","timestamp":2,"message":"` + rec("e3") + `"}]}`
 	var c source.Collect
-	if err := Decode(parse(t, doc), "", &c); err != nil {
+	if err := Decode(sourcetest.Parse(t, doc), "", &c); err != nil {
 		t.Fatal(err)
 	}
 	if len(c.Events) != 1 || c.Events[0].ID != "e3" || len(c.Errors) != 1 || !strings.HasPrefix(c.Errors[0].Error(), "logEvents[0]: CloudTrail record: ") {

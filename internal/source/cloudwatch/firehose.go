@@ -1,8 +1,6 @@
 package cloudwatch
 
 import (
-	"strconv"
-
 	"github.com/vigil-sec/vigil/internal/jsondoc"
 	"github.com/vigil-sec/vigil/internal/source"
 )
@@ -66,9 +64,9 @@ func DecodeFirehose(root jsondoc.Value, where string, sink source.Sink) error {
 	if ms, ok := root.Get("timestamp").Int(); ok && root.Get("timestamp").Kind() == jsondoc.Number && ms > 0 {
 		requestTime = ms
 	}
-	base := join(where, "records")
+	base := source.JoinWhere(where, "records")
 	recs.Elements(func(i int, rec jsondoc.Value) bool {
-		w := base + "[" + strconv.Itoa(i) + "]"
+		w := source.At(base, i)
 		if rec.Kind() != jsondoc.Object {
 			source.Failf(sink, w, "record is a JSON %s, not an object", rec.Kind())
 			return true

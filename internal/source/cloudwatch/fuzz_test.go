@@ -1,30 +1,21 @@
 package cloudwatch
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/vigil-sec/vigil/internal/jsondoc"
 	"github.com/vigil-sec/vigil/internal/source"
+	"github.com/vigil-sec/vigil/internal/source/sourcetest"
 )
 
-func seeds(f *testing.F) {
-	files, _ := filepath.Glob("testdata/*.json*")
-	for _, name := range files {
-		if b, err := os.ReadFile(name); err == nil {
-			if b, err = source.Gunzip(b); err == nil {
-				f.Add(b)
-			}
-		}
-	}
-}
+func seeds(f *testing.F) { sourcetest.AddFiles(f, "testdata/*.json*") }
 
 func check(t *testing.T, c *source.Collect) {
 	t.Helper()
+	sourcetest.CheckEvents(t, c.Events)
 	for _, e := range c.Events {
-		if e.Cloud == "" || e.Source == "" || e.ID == "" || e.Action == "" || !e.Raw.Exists() {
+		if e.Action == "" || !e.Raw.Exists() {
 			t.Fatalf("incomplete event %s", e.AppendJSON(nil, true))
 		}
 	}

@@ -1,54 +1,12 @@
 package gcp
 
 import (
-	"fmt"
 	"net/netip"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/vigil-sec/vigil/internal/event"
 	"github.com/vigil-sec/vigil/internal/jsondoc"
 )
-
-// parseTime parses an RFC 3339 timestamp as Cloud Logging writes it (up to
-// nine fractional digits). A timestamp without a zone is UTC.
-func parseTime(v jsondoc.Value, name string) (time.Time, error) {
-	if v.Kind() != jsondoc.String {
-		if !v.Exists() {
-			return time.Time{}, fmt.Errorf("missing %q", name)
-		}
-		return time.Time{}, fmt.Errorf("%q is %s, want a string", name, aKind(v.Kind()))
-	}
-	s := v.Str()
-	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-		return t.UTC(), nil
-	}
-	if t, err := time.Parse("2006-01-02T15:04:05.999999999", s); err == nil {
-		return t, nil
-	}
-	return time.Time{}, fmt.Errorf("%q is not an RFC 3339 time: %s", name, quote(s))
-}
-
-// quote quotes s for an error message, cut to a readable length.
-func quote(s string) string {
-	const max = 64
-	if len(s) > max {
-		return strconv.Quote(s[:max]) + "…"
-	}
-	return strconv.Quote(s)
-}
-
-// aKind names a JSON kind with its article: "an array", "a string", "null".
-func aKind(k jsondoc.Kind) string {
-	switch k {
-	case jsondoc.Object, jsondoc.Array:
-		return "an " + k.String()
-	case jsondoc.Null, jsondoc.True, jsondoc.False, jsondoc.Missing:
-		return k.String()
-	}
-	return "a " + k.String()
-}
 
 // str returns v as a string if it is a JSON string, and "" otherwise.
 func str(v jsondoc.Value) string {

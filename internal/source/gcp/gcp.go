@@ -23,7 +23,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"strconv"
 	"strings"
 
 	"github.com/vigil-sec/vigil/internal/event"
@@ -73,34 +72,6 @@ func Decode(root jsondoc.Value, where string, sink source.Sink) error {
 	return nil
 }
 
-// location is where an entry is, kept in parts: the string is only built
-// when the entry fails.
-type location struct {
-	where, path string
-	i           int // -1 for a single entry
-}
-
-func (l location) String() string {
-	s := l.path
-	if l.i >= 0 {
-		s += "[" + strconv.Itoa(l.i) + "]"
-	}
-	return joinWhere(l.where, s)
-}
-
-// joinWhere joins a document location and a path with a dot.
-func joinWhere(where, path string) string {
-	switch {
-	case where == "":
-		return path
-	case path == "":
-		return where
-	case path[0] == '[':
-		return where + path
-	}
-	return where + "." + path
-}
-
 // decoder holds what the entries of one payload share.
 type decoder struct {
 	// The last log name seen and what it gives: documents mostly hold
@@ -129,9 +100,7 @@ func (d *decoder) entries(root jsondoc.Value, where string, sink source.Sink) er
 		if !isLogEntry(root) {
 			return errNotEntries
 		}
-		evs := make([]event.Event, 1)
-		res := make([]event.Resource, 1)
-		d.emit(root, &evs[0], res, location{where: where, i: -1}, sink)
+		source.DecodeRecord(root, where, sink, d.entry)
 		return nil
 	case jsondoc.Array:
 		if root.Len() > 0 && !isLogEntry(root.Index(0)) {
@@ -141,25 +110,8 @@ func (d *decoder) entries(root jsondoc.Value, where string, sink source.Sink) er
 	default:
 		return errNotEntries
 	}
-	n := list.Len()
-	if n == 0 {
-		return nil
-	}
-	evs := make([]event.Event, n)
-	res := make([]event.Resource, n)
-	list.Elements(func(i int, v jsondoc.Value) bool {
-		d.emit(v, &evs[i], res[i:i+1:i+1], location{where, path, i}, sink)
-		return true
-	})
+	source.DecodeRecords(list, where, path, sink, d.entry)
 	return nil
-}
-
-func (d *decoder) emit(v jsondoc.Value, e *event.Event, res []event.Resource, loc location, sink source.Sink) {
-	if err := d.entry(v, e, res); err != nil {
-		sink.Fail(&source.RecordError{Where: loc.String(), Err: err})
-		return
-	}
-	sink.Event(e)
 }
 
 // Monitored resource types of serverless functions.
@@ -173,13 +125,13 @@ const (
 // may use for its resource.
 func (d *decoder) entry(v jsondoc.Value, e *event.Event, res []event.Resource) error {
 	if v.Kind() != jsondoc.Object {
-		return fmt.Errorf("entry is not a JSON object (it is %s)", aKind(v.Kind()))
+		return fmt.Errorf("entry is not a JSON object (it is %s)", source.AKind(v.Kind()))
 	}
 	tv, name := v.Get("timestamp"), "timestamp"
 	if rt := v.Get("receiveTimestamp"); !tv.Exists() && rt.Exists() {
 		tv, name = rt, "receiveTimestamp"
 	}
-	t, err := parseTime(tv, name)
+	t, err := source.TimeField(tv, name)
 	if err != nil {
 		return err
 	}
@@ -187,7 +139,7 @@ func (d *decoder) entry(v jsondoc.Value, e *event.Event, res []event.Resource) e
 	e.Cloud = event.GCP
 	e.Raw = v
 	if ln := v.Get("logName"); ln.Exists() && ln.Kind() != jsondoc.String {
-		return fmt.Errorf(`"logName" is %s, want a string`, aKind(ln.Kind()))
+		return fmt.Errorf(`"logName" is %s, want a string`, source.AKind(ln.Kind()))
 	}
 	d.setLog(str(v.Get("logName")))
 	resource := v.Get("resource")

@@ -11,56 +11,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/vigil-sec/vigil/internal/event"
-	"github.com/vigil-sec/vigil/internal/jsondoc"
 	"github.com/vigil-sec/vigil/internal/source"
+	"github.com/vigil-sec/vigil/internal/source/sourcetest"
 )
-
-// checkEvent checks what every decoded event must have.
-func checkEvent(t testing.TB, what string, e *event.Event) {
-	t.Helper()
-	switch {
-	case e.Cloud != event.GCP:
-		t.Errorf("%s: cloud %q", what, e.Cloud)
-	case e.Source == "":
-		t.Errorf("%s: no source", what)
-	case e.ID == "":
-		t.Errorf("%s: no id", what)
-	case e.Time.IsZero() || e.Time.Location().String() != "UTC":
-		t.Errorf("%s: time %v", what, e.Time)
-	case e.Action == "":
-		t.Errorf("%s: no action", what)
-	case !e.Raw.Exists():
-		t.Errorf("%s: no raw record", what)
-	}
-}
-
-func parse(t testing.TB, s string) jsondoc.Value {
-	t.Helper()
-	d := new(jsondoc.Doc)
-	if err := d.Parse([]byte(s)); err != nil {
-		t.Fatalf("parse %s: %v", s, err)
-	}
-	return d.Root()
-}
-
-// run decodes input with dec and renders the result as lines.
-func run(t *testing.T, dec source.Decoder, input string) ([]string, error) {
-	t.Helper()
-	var c source.Collect
-	err := dec.Decode(parse(t, input), "", &c)
-	var lines []string
-	for _, e := range c.Events {
-		checkEvent(t, input, e)
-		lines = append(lines, string(e.AppendJSON(nil, false)))
-	}
-	for _, f := range c.Errors {
-		lines = append(lines, "fail: "+f.Error())
-	}
-	for _, n := range c.Notes {
-		lines = append(lines, "note: "+n)
-	}
-	return lines, err
-}
 
 func TestDecode(t *testing.T) {
 	tests := []struct {
@@ -97,7 +50,7 @@ func TestDecode(t *testing.T) {
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := run(t, Decoder, tt.input)
+			got, err := want.Decode(t, Decoder, tt.input, "")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -127,14 +80,14 @@ func TestNotFormat(t *testing.T) {
 	}
 	for _, tt := range tests {
 		var c source.Collect
-		err := tt.dec.Decode(parse(t, tt.input), "", &c)
+		err := tt.dec.Decode(sourcetest.Parse(t, tt.input), "", &c)
 		if !errors.Is(err, source.ErrNotFormat) {
 			t.Errorf("%s: Decode(%s) = %v, want ErrNotFormat", tt.dec.Kind, tt.input, err)
 		}
 		if len(c.Events)+len(c.Errors)+len(c.Notes) > 0 {
 			t.Errorf("%s: Decode(%s) emitted %+v", tt.dec.Kind, tt.input, c)
 		}
-		if tt.dec.Detect(parse(t, tt.input)) {
+		if tt.dec.Detect(sourcetest.Parse(t, tt.input)) {
 			t.Errorf("%s: Detect(%s) = true", tt.dec.Kind, tt.input)
 		}
 	}
@@ -157,7 +110,7 @@ func TestDetect(t *testing.T) {
 		{`{"records":[{"time":"t","resourceId":"/x","category":"c"}]}`, false, false, false},
 	}
 	for _, tt := range tests {
-		v := parse(t, tt.input)
+		v := sourcetest.Parse(t, tt.input)
 		if got := Detect(v); got != tt.gcp {
 			t.Errorf("Detect(%s) = %v", tt.input, got)
 		}
@@ -179,7 +132,7 @@ func TestMessageID(t *testing.T) {
 		`{"message":{"messageId":{}}}`:                                            "",
 		`[]`:                                                                      "",
 	} {
-		if got := MessageID(parse(t, input)); got != want {
+		if got := MessageID(sourcetest.Parse(t, input)); got != want {
 			t.Errorf("MessageID(%s) = %q, want %q", input, got, want)
 		}
 	}
@@ -201,7 +154,7 @@ func TestPubSubFailures(t *testing.T) {
 		{`{"message":{"data":42,"messageId":"1"}}`, `message.data: is a number, want a base64 string`},
 	}
 	for _, tt := range tests {
-		got, err := run(t, PubSubDecoder, tt.input)
+		got, err := want.Decode(t, PubSubDecoder, tt.input, "")
 		if err != nil {
 			t.Fatal(err)
 		}

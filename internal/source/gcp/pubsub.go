@@ -69,13 +69,13 @@ func DecodePubSub(root jsondoc.Value, where string, sink source.Sink) error {
 
 // push decodes the LogEntry in the message of a push body.
 func (d *decoder) push(body jsondoc.Value, where string, sink source.Sink) {
-	where = joinWhere(where, "message.data")
+	where = source.JoinWhere(where, "message.data")
 	data := body.Path("message", "data")
 	if data.Kind() != jsondoc.String {
 		if !data.Exists() {
 			source.Failf(sink, where, "missing: the Pub/Sub message has no data")
 		} else {
-			source.Failf(sink, where, "is %s, want a base64 string", aKind(data.Kind()))
+			source.Failf(sink, where, "is %s, want a base64 string", source.AKind(data.Kind()))
 		}
 		return
 	}
@@ -130,7 +130,7 @@ func DecodeEventarc(root jsondoc.Value, where string, sink source.Sink) error {
 	}
 	typ := str(root.Get("type"))
 	if !strings.HasPrefix(typ, "google.") {
-		return source.NotFormat(kindEventarc, fmt.Sprintf("CloudEvent type %s is not a Google Cloud event", quote(typ)))
+		return source.NotFormat(kindEventarc, fmt.Sprintf("CloudEvent type %s is not a Google Cloud event", source.Quote(typ)))
 	}
 	data := root.Get("data")
 	var d decoder
@@ -140,19 +140,19 @@ func DecodeEventarc(root jsondoc.Value, where string, sink source.Sink) error {
 			sink.Fail(&source.RecordError{Where: where, Err: errNoData})
 			return nil
 		}
-		dw := joinWhere(where, "data")
+		dw := source.JoinWhere(where, "data")
 		if err := d.entries(data, dw, sink); err != nil {
 			source.Failf(sink, dw, "%s event data is %w", typ, err)
 		}
 	case typeMessagePublish:
 		if data.Kind() != jsondoc.Object {
-			source.Failf(sink, joinWhere(where, "data"), "is %s, want a Pub/Sub push body", aKind(data.Kind()))
+			source.Failf(sink, source.JoinWhere(where, "data"), "is %s, want a Pub/Sub push body", source.AKind(data.Kind()))
 			return nil
 		}
-		d.push(data, joinWhere(where, "data"), sink)
+		d.push(data, source.JoinWhere(where, "data"), sink)
 	default:
 		source.Failf(sink, where, "Eventarc event type %s carries no log entry: Vigil decodes %s and %s events",
-			quote(typ), typeAuditLogWritten, typeMessagePublish)
+			source.Quote(typ), typeAuditLogWritten, typeMessagePublish)
 	}
 	return nil
 }

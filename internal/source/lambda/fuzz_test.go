@@ -2,23 +2,16 @@ package lambda
 
 import (
 	"bytes"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/vigil-sec/vigil/internal/jsondoc"
 	"github.com/vigil-sec/vigil/internal/source"
+	"github.com/vigil-sec/vigil/internal/source/sourcetest"
 )
 
 func FuzzLambda(f *testing.F) {
-	files, _ := filepath.Glob("testdata/*.*")
-	for _, name := range files {
-		b, err := os.ReadFile(name)
-		if err != nil {
-			continue
-		}
-		f.Add(b)
+	for _, b := range sourcetest.AddFiles(f, "testdata/*.*") {
 		for _, line := range bytes.Split(b, []byte("\n")) {
 			f.Add(line)
 		}
@@ -35,6 +28,7 @@ func FuzzLambda(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
 		var c source.Collect
+		DetectText(in)
 		_ = DecodeText(in, "line 1", &c)
 		DecodeMessage(in, Meta{LogGroup: "/aws/lambda/f", ID: "1", Timestamp: 1}, "logEvents[0]", &c)
 		var d jsondoc.Doc

@@ -100,6 +100,7 @@ var Decoder = source.Decoder{
 	Detect:     Detect,
 	Decode:     Decode,
 	DecodeText: DecodeText,
+	DetectText: DetectText,
 }
 
 // Meta is what CloudWatch Logs tells about a log message.
@@ -348,6 +349,45 @@ func DecodeText(text []byte, where string, sink source.Sink) error {
 	return nil
 }
 
+// DetectText reports whether a plain-text line is a Lambda log line that
+// only Lambda writes: a platform line (START, END, REPORT, INIT_*,
+// RESTORE_*, XRAY, EXTENSION), a runtime's timeout or exit line, or a
+// Node.js or Python runtime log line, with or without the prefix of
+// `aws logs tail`.
+func DetectText(text []byte) bool {
+	var meta Meta
+	s := tailPrefix(strings.TrimRight(string(text), "\r\n"), &meta)
+	if IsPlatformMessage(s) {
+		return true
+	}
+	var l line
+	switch {
+	case strings.HasPrefix(s, "RequestId: ") && strings.Contains(s, " Error: "),
+		strings.HasPrefix(s, "Task timed out after "),
+		strings.HasPrefix(s, "XRAY TraceId: "),
+		strings.HasPrefix(s, "EXTENSION\tName: "),
+		strings.HasPrefix(s, "LAMBDA_WARNING: "):
+		return true
+	case strings.HasPrefix(s, "["):
+		// Python: "[INFO]\t<time>\t<request id>\t…" or "[ERROR] Type: …".
+		pythonLine(s, &l)
+		return l.requestID != "" && !l.time.IsZero() || l.typ == typeUncaughtError
+	case startsWithTimestamp(s):
+		// Node.js: "<time>\t<request id>\t<LEVEL>\t…", and the timeout line.
+		timestampedLine(s, &l)
+		return l.typ == typeTimeout || strings.Count(s, "\t") >= 2 && l.requestID != "" && isLevel(l.level)
+	}
+	return false
+}
+
+func isLevel(s string) bool {
+	switch s {
+	case "TRACE", "DEBUG", "INFO", "WARN", "WARNING", "ERROR", "FATAL":
+		return true
+	}
+	return false
+}
+
 // tailPrefix removes the "<time> <log stream> " or "<log stream> <time> "
 // prefix of `aws logs tail` output, keeping what it tells in meta.
 func tailPrefix(s string, meta *Meta) string {
@@ -366,7 +406,7 @@ func tailPrefix(s string, meta *Meta) string {
 			if _, after, _ := strings.Cut(rest, " "); strings.HasPrefix(after, "Task timed out after ") {
 				return s
 			}
-			if t, ok := parseTime(tok); ok {
+			if t, ok := source.ParseTime(tok); ok {
 				meta.Timestamp = t.UnixMilli()
 				s = strings.TrimLeft(rest, " ")
 				continue
@@ -421,7 +461,7 @@ func Decode(root jsondoc.Value, where string, sink source.Sink) error {
 		if evs.Kind() != jsondoc.Array {
 			return source.NotFormat(Kind, `"events" is a `+evs.Kind().String()+", not an array")
 		}
-		decodeEvents(evs, join(where, "events"), sink)
+		decodeEvents(evs, source.JoinWhere(where, "events"), sink)
 		return nil
 	}
 	var meta Meta
@@ -440,23 +480,23 @@ func decodeEvents(list jsondoc.Value, where string, sink source.Sink) {
 	var p Parser
 	list.Elements(func(i int, e jsondoc.Value) bool {
 		if e.Kind() != jsondoc.Object {
-			source.Failf(sink, at(where, i), "log event is a JSON %s, not an object", e.Kind())
+			source.Failf(sink, source.At(where, i), "log event is a JSON %s, not an object", e.Kind())
 			return true
 		}
 		msg := e.Get("message")
 		if msg.Kind() != jsondoc.String {
-			source.Failf(sink, at(where, i), `"message" is %s, want a string`, kindName(msg))
+			source.Failf(sink, source.At(where, i), `"message" is %s, want a string`, kindName(msg))
 			return true
 		}
 		if strings.TrimSpace(msg.Str()) == "" {
-			source.Failf(sink, at(where, i), "empty log message")
+			source.Failf(sink, source.At(where, i), "empty log message")
 			return true
 		}
 		meta := Meta{LogStream: str(e.Get("logStreamName")), ID: str(e.Get("eventId"))}
 		if ts := e.Get("timestamp"); ts.Exists() {
 			ms, ok := ts.Int()
 			if !ok || ts.Kind() != jsondoc.Number || ms < 0 {
-				source.Failf(sink, at(where, i), `"timestamp" is %s, want milliseconds since the Unix epoch`, kindName(ts))
+				source.Failf(sink, source.At(where, i), `"timestamp" is %s, want milliseconds since the Unix epoch`, kindName(ts))
 				return true
 			}
 			meta.Timestamp = ms
@@ -464,7 +504,7 @@ func decodeEvents(list jsondoc.Value, where string, sink source.Sink) {
 		if len(idx) > 0 {
 			buf = append(buf, ',')
 		}
-		buf = p.Append(buf, msg.Str(), &meta, at(where, i), &evs[i])
+		buf = p.Append(buf, msg.Str(), &meta, source.At(where, i), &evs[i])
 		idx = append(idx, int32(i))
 		return true
 	})
@@ -481,7 +521,7 @@ func emitBatch(buf []byte, evs []event.Event, idx []int32, where string, sink so
 	d := new(jsondoc.Doc)
 	if err := d.Parse(buf); err != nil {
 		for _, i := range idx {
-			source.Failf(sink, at(where, int(i)), "building the raw record: %v", err)
+			source.Failf(sink, source.At(where, int(i)), "building the raw record: %v", err)
 		}
 		return
 	}
@@ -498,13 +538,4 @@ func kindName(v jsondoc.Value) string {
 		return "missing"
 	}
 	return "a " + v.Kind().String()
-}
-
-func at(where string, i int) string { return where + "[" + strconv.Itoa(i) + "]" }
-
-func join(where, part string) string {
-	if where == "" {
-		return part
-	}
-	return where + "." + part
 }

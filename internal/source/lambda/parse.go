@@ -8,6 +8,7 @@ import (
 
 	"github.com/vigil-sec/vigil/internal/event"
 	"github.com/vigil-sec/vigil/internal/jsondoc"
+	"github.com/vigil-sec/vigil/internal/source"
 )
 
 // Metrics a line can carry, in the order of metricKeys.
@@ -321,12 +322,13 @@ func pythonLine(s string, l *line) {
 	l.level = level
 	rest := s[end+1:]
 	if strings.HasPrefix(rest, "\t") {
-		parts := strings.SplitN(rest[1:], "\t", 3)
-		if len(parts) == 3 {
-			if t, ok := parseTime(parts[0]); ok {
+		ts, rest, ok1 := strings.Cut(rest[1:], "\t")
+		id, _, ok2 := strings.Cut(rest, "\t")
+		if ok1 && ok2 {
+			if t, ok := source.ParseTime(ts); ok {
 				l.time = t
 			}
-			l.requestID = parts[1]
+			l.requestID = id
 		}
 		return
 	}
@@ -350,19 +352,19 @@ func pythonLine(s string, l *line) {
 func timestampedLine(s string, l *line) {
 	l.typ, l.action = typeLog, event.ActionFunctionLog
 	if i := strings.IndexByte(s, '\t'); i > 0 {
-		parts := strings.SplitN(s, "\t", 4)
-		if t, ok := parseTime(parts[0]); ok {
+		ts, rest, _ := strings.Cut(s, "\t")
+		if t, ok := source.ParseTime(ts); ok {
 			l.time = t
 		}
-		if len(parts) < 3 {
+		id, rest, ok := strings.Cut(rest, "\t")
+		if !ok {
 			return
 		}
-		l.requestID = parts[1]
-		l.level = parts[2]
-		if len(parts) < 4 || l.level != "ERROR" {
+		level, msg, ok := strings.Cut(rest, "\t")
+		l.requestID, l.level = id, level
+		if !ok || level != "ERROR" {
 			return
 		}
-		msg := parts[3]
 		for _, p := range [...]string{"Invoke Error", "Uncaught Exception", "Unhandled Promise Rejection"} {
 			if strings.HasPrefix(msg, p) {
 				nodeError(strings.TrimSpace(msg[len(p):]), l)
@@ -372,7 +374,7 @@ func timestampedLine(s string, l *line) {
 		return
 	}
 	ts, rest, _ := strings.Cut(s, " ")
-	if t, ok := parseTime(ts); ok {
+	if t, ok := source.ParseTime(ts); ok {
 		l.time = t
 	}
 	id, rest, _ := strings.Cut(rest, " ")
@@ -463,18 +465,6 @@ func isDigits(s string) bool {
 	return len(s) > 0
 }
 
-// parseTime parses the RFC 3339 times of Lambda logs, and the zone-less
-// times `aws logs tail` prints, which are UTC.
-func parseTime(s string) (time.Time, bool) {
-	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-		return t.UTC(), true
-	}
-	if t, err := time.Parse("2006-01-02T15:04:05.999999999", s); err == nil {
-		return t, true
-	}
-	return time.Time{}, false
-}
-
 // parseJSON reads a JSON-format log line: a platform event, a runtime error
 // document or a structured application log. It reports false when s is not
 // a JSON object.
@@ -488,9 +478,9 @@ func parseJSON(s string, doc *jsondoc.Doc, l *line) bool {
 		return true
 	}
 	l.typ, l.action = typeLog, event.ActionFunctionLog
-	if t, ok := parseTime(str(root.Get("timestamp"))); ok {
+	if t, ok := source.ParseTime(str(root.Get("timestamp"))); ok {
 		l.time = t
-	} else if t, ok := parseTime(str(root.Get("time"))); ok {
+	} else if t, ok := source.ParseTime(str(root.Get("time"))); ok {
 		l.time = t
 	}
 	l.level = strings.ToUpper(str(root.Get("level")))
@@ -518,7 +508,7 @@ func parseJSON(s string, doc *jsondoc.Doc, l *line) bool {
 // CloudWatch Logs in the JSON log format.
 func platformEvent(typ string, root jsondoc.Value, l *line) {
 	l.typ = typ
-	if t, ok := parseTime(str(root.Get("time"))); ok {
+	if t, ok := source.ParseTime(str(root.Get("time"))); ok {
 		l.time = t
 	}
 	rec := root.Get("record")

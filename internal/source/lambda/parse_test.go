@@ -10,6 +10,7 @@ import (
 	"github.com/vigil-sec/vigil/internal/event"
 	"github.com/vigil-sec/vigil/internal/jsondoc"
 	"github.com/vigil-sec/vigil/internal/source"
+	"github.com/vigil-sec/vigil/internal/source/sourcetest"
 )
 
 func TestParseLines(t *testing.T) {
@@ -196,15 +197,6 @@ func TestDigestIDs(t *testing.T) {
 	}
 }
 
-func parse(t *testing.T, s string) jsondoc.Value {
-	t.Helper()
-	d := new(jsondoc.Doc)
-	if err := d.Parse([]byte(s)); err != nil {
-		t.Fatalf("parse %q: %v", s, err)
-	}
-	return d.Root()
-}
-
 func TestDetect(t *testing.T) {
 	for _, tc := range []struct {
 		doc  string
@@ -224,7 +216,7 @@ func TestDetect(t *testing.T) {
 		{`{"messageType":"DATA_MESSAGE","logEvents":[]}`, false},
 		{`[1]`, false},
 	} {
-		if got := Detect(parse(t, tc.doc)); got != tc.want {
+		if got := Detect(sourcetest.Parse(t, tc.doc)); got != tc.want {
 			t.Errorf("Detect(%s) = %v, want %v", tc.doc, got, tc.want)
 		}
 	}
@@ -234,7 +226,7 @@ func TestDecodeEventsBadEntries(t *testing.T) {
 	doc := `{"events":[{"timestamp":1715688000000,"message":"START RequestId: r1 Version: 1","eventId":"a"},
 		7, {"timestamp":"soon","message":"x"}, {"timestamp":1}, {"message":""}, {"message":"no time"}]}`
 	var c source.Collect
-	if err := Decode(parse(t, doc), "line 1", &c); err != nil {
+	if err := Decode(sourcetest.Parse(t, doc), "line 1", &c); err != nil {
 		t.Fatal(err)
 	}
 	var errs []string
@@ -263,9 +255,31 @@ func TestDecodeEventsBadEntries(t *testing.T) {
 func TestDecodeNotFormat(t *testing.T) {
 	for _, doc := range []string{`[1,2]`, `"x"`, `{"events":{}}`} {
 		var c source.Collect
-		err := Decode(parse(t, doc), "", &c)
+		err := Decode(sourcetest.Parse(t, doc), "", &c)
 		if !errors.Is(err, source.ErrNotFormat) || len(c.Events)+len(c.Errors) != 0 {
 			t.Errorf("Decode(%s) = %v with %d events", doc, err, len(c.Events))
+		}
+	}
+}
+
+func TestDetectText(t *testing.T) {
+	for line, want := range map[string]bool{
+		"INIT_START Runtime Version: nodejs:20.v22\tRuntime Version ARN: arn:aws:lambda:us-east-1::runtime:786a": true,
+		"START RequestId: 74166e47-70a2-4a1d-8663-b8c4cf6889f4 Version: $LATEST":                                 true,
+		"2024-05-14T10:00:00.215Z\t74166e47-70a2-4a1d-8663-b8c4cf6889f4\tINFO\tGET /orders":                      true,
+		"[INFO]\t2024-05-14T10:08:00.125Z\t1c5d339c-2cde-45e2-97a5-c346a741e07f\tloading":                        true,
+		"[ERROR] Runtime.ImportModuleError: Unable to import module 'app': No module named 'requests'":           true,
+		"2024-05-14T10:05:31.004Z 08dc9ae5-c202-48b8-b62e-ab730ea74df1 Task timed out after 30.03 seconds":       true,
+		"RequestId: 1c5d Error: Runtime exited with error: signal: killed":                                       true,
+		"2024-08-18T11:04:11.750000+00:00 2024/08/18/[$LATEST]60ce REPORT RequestId: r\tDuration: 1 ms":          true,
+		"Nov 22 15:32:01 host sshd[812]: Accepted publickey for root":                                            false,
+		"2024-05-14T10:00:00Z INFO server started":                                                               false,
+		"[notice] mod_ssl started": false,
+		"127.0.0.1 - - [14/May/2024:10:00:00 +0000] \"GET / HTTP/1.1\" 200 612": false,
+		"hello": false,
+	} {
+		if got := DetectText([]byte(line)); got != want {
+			t.Errorf("DetectText(%q) = %v, want %v", line, got, want)
 		}
 	}
 }

@@ -1,0 +1,181 @@
+// Package pipeline moves events from ingest to storage and detection:
+// Ingester decodes request bodies and publishes the events to the durable
+// bus, answering only once the bus has stored them; Detector consumes the
+// bus, stores each event once, runs the rules and raises alerts, all in one
+// store transaction per batch acknowledged only after it commits.
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/vigil-sec/vigil/internal/bus"
+	"github.com/vigil-sec/vigil/internal/decode"
+	"github.com/vigil-sec/vigil/internal/event"
+	"github.com/vigil-sec/vigil/internal/jsondoc"
+	"github.com/vigil-sec/vigil/internal/source"
+)
+
+// Publisher is the part of the bus ingest needs.
+type Publisher interface {
+	Publish(ctx context.Context, msgs []bus.Msg) (duplicates int, err error)
+}
+
+// ErrBusy means ingest is over its limits or the bus cannot take more; the
+// client should retry later.
+var ErrBusy = errors.New("busy")
+
+// IngestResult says what happened to one request's records.
+type IngestResult struct {
+	Accepted   int
+	Duplicates int
+	Rejected   []Rejection
+}
+
+// Rejection is a record that did not decode.
+type Rejection struct {
+	Index int    // the record's position among the request's records, from 0
+	Error string // where in the body, and why
+}
+
+// IngestMetrics receives counts; nil funcs are skipped.
+type IngestMetrics struct {
+	Events       func(source string, n int)
+	DecodeErrors func(kind string, n int)
+}
+
+// Ingester decodes bodies and publishes their events.
+type Ingester struct {
+	reg      *decode.Registry
+	bus      Publisher
+	metrics  IngestMetrics
+	maxBytes int64
+	inflight atomic.Int64
+	now      func() time.Time
+}
+
+// NewIngester returns an ingester that lets at most maxInflight bytes of
+// request bodies be processed at once.
+func NewIngester(reg *decode.Registry, p Publisher, maxInflight int64, m IngestMetrics) *Ingester {
+	return &Ingester{reg: reg, bus: p, metrics: m, maxBytes: maxInflight, now: time.Now}
+}
+
+// Envelope of a bus message: the event with the time it was ingested, from
+// which detection latency is measured.
+func message(ev *event.Event, ingested time.Time, buf []byte) []byte {
+	buf = append(buf, `{"ingested_at":`...)
+	buf = strconv.AppendInt(buf, ingested.UnixMicro(), 10)
+	buf = append(buf, `,"event":`...)
+	buf = ev.AppendJSON(buf, true)
+	return append(buf, '}')
+}
+
+// Ingest decodes body as kind and publishes its events. It returns once
+// every event is stored in the bus. A body that is not the format at all
+// returns an error wrapping source.ErrNotFormat and publishes nothing.
+func (in *Ingester) Ingest(ctx context.Context, kind string, body []byte) (IngestResult, error) {
+	if n := in.inflight.Add(int64(len(body))); n > in.maxBytes && n != int64(len(body)) {
+		in.inflight.Add(-int64(len(body)))
+		return IngestResult{}, fmt.Errorf("%w: more than %d MiB of requests are being processed", ErrBusy, in.maxBytes>>20)
+	}
+	defer in.inflight.Add(-int64(len(body)))
+	rd, err := in.reg.NewReader(decode.Options{Kind: kind})
+	if err != nil {
+		return IngestResult{}, fmt.Errorf("%w: %v", source.ErrNotFormat, err)
+	}
+	c := &collector{now: in.now()}
+	if err := rd.Read(bytes.NewReader(body), c, nil); err != nil {
+		if in.metrics.DecodeErrors != nil {
+			in.metrics.DecodeErrors(kind, 1)
+		}
+		if errors.Is(err, source.ErrNotFormat) {
+			return IngestResult{}, err
+		}
+		return IngestResult{}, fmt.Errorf("%w: %v", source.ErrNotFormat, err)
+	}
+	res := IngestResult{Rejected: c.rejected}
+	if len(c.rejected) > 0 && in.metrics.DecodeErrors != nil {
+		in.metrics.DecodeErrors(kind, len(c.rejected))
+	}
+	if len(c.msgs) == 0 {
+		return res, nil
+	}
+	dups, err := in.bus.Publish(ctx, c.msgs)
+	if err != nil {
+		if errors.Is(err, bus.ErrFull) || errors.Is(err, bus.ErrUnavailable) {
+			return IngestResult{}, fmt.Errorf("%w: %v", ErrBusy, err)
+		}
+		return IngestResult{}, err
+	}
+	res.Accepted = len(c.msgs) - dups
+	res.Duplicates = dups
+	if in.metrics.Events != nil {
+		for src, n := range c.bySource {
+			in.metrics.Events(src, n)
+		}
+	}
+	return res, nil
+}
+
+// collector turns decoded events into bus messages. Events in one body
+// with the same ID are sent once.
+type collector struct {
+	now      time.Time
+	n        int
+	msgs     []bus.Msg
+	seen     map[string]bool
+	rejected []Rejection
+	bySource map[string]int
+}
+
+func (c *collector) Event(e *event.Event) {
+	c.n++
+	if c.seen == nil {
+		c.seen, c.bySource = map[string]bool{}, map[string]int{}
+	}
+	if c.seen[e.ID] {
+		return
+	}
+	c.seen[e.ID] = true
+	c.bySource[e.Source]++
+	c.msgs = append(c.msgs, bus.Msg{ID: e.ID, Subject: bus.SubjectPrefix + e.Source, Data: message(e, c.now, nil)})
+}
+
+func (c *collector) Fail(err *source.RecordError) {
+	c.rejected = append(c.rejected, Rejection{Index: c.n, Error: err.Error()})
+	c.n++
+}
+
+func (c *collector) Note(string) {}
+
+// ParseMessage reads a bus message back into its event and ingest time.
+func ParseMessage(data []byte) (*event.Event, time.Time, error) {
+	d := new(jsondoc.Doc)
+	if err := d.Parse(data); err != nil {
+		return nil, time.Time{}, fmt.Errorf("bus message: %w", err)
+	}
+	root := d.Root()
+	us, ok := root.Get("ingested_at").Int()
+	if !ok {
+		return nil, time.Time{}, errors.New(`bus message has no "ingested_at"`)
+	}
+	ev, err := event.FromJSON(root.Get("event"))
+	if err != nil {
+		return nil, time.Time{}, fmt.Errorf("bus message: %w", err)
+	}
+	return ev, time.UnixMicro(us), nil
+}
+
+// EventJSON returns the event part of a bus message, as stored for search.
+func EventJSON(data []byte) []byte {
+	d := new(jsondoc.Doc)
+	if d.Parse(data) != nil {
+		return nil
+	}
+	return d.Root().Get("event").Raw()
+}
