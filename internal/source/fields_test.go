@@ -1,12 +1,17 @@
 package source
 
 import (
+	"flag"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/vigil-sec/vigil/internal/jsondoc"
 )
+
+// The format packages' tests take -update; this package takes it too, with
+// no effect, so that `go test ./internal/source/... -update` runs.
+var _ = flag.Bool("update", false, "no effect: this package has no golden files")
 
 func TestParseTime(t *testing.T) {
 	for _, tc := range []struct {

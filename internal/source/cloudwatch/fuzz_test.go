@@ -13,9 +13,10 @@ func seeds(f *testing.F) { sourcetest.AddFiles(f, "testdata/*.json*") }
 
 func check(t *testing.T, c *source.Collect) {
 	t.Helper()
-	sourcetest.CheckEvents(t, c.Events)
+	// Not sourcetest.CheckEvents: a log event whose timestamp is 0 gives
+	// an event without a time.
 	for _, e := range c.Events {
-		if e.Action == "" || !e.Raw.Exists() {
+		if e.Cloud == "" || e.Source == "" || e.ID == "" || e.Action == "" || !e.Raw.Exists() {
 			t.Fatalf("incomplete event %s", e.AppendJSON(nil, true))
 		}
 	}

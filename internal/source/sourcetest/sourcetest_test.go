@@ -15,6 +15,10 @@ import (
 	"github.com/vigil-sec/vigil/internal/source"
 )
 
+// The format packages' tests take -update; this package takes it too, so
+// that `go test ./internal/source/... -update` runs.
+var _ = Update()
+
 // fake decodes {"fake":[{"id":..,"time":..}, ...]} and, as text, lines
 // that start with "fake ".
 var fake = source.Decoder{
