@@ -16,7 +16,7 @@ const (
 	// before JetStream redelivers it. Consume keeps a running handler's
 	// messages alive with progress acks, so this only matters after a crash:
 	// the messages a dead process held come back after at most this long.
-	defaultAckWait = 60 * time.Second
+	defaultAckWait = 10 * time.Second
 
 	// batchLinger is how long Consume waits, after a batch's first message,
 	// for more messages to fill the batch. It bounds the added latency.

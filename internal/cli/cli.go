@@ -7,8 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
 	"runtime"
 	"runtime/debug"
+	"syscall"
 
 	"github.com/spf13/cobra"
 )
@@ -44,6 +47,14 @@ var errFailed = errors.New("failed")
 type streams struct {
 	in          io.Reader
 	out, errOut io.Writer
+}
+
+// Main runs vigil as a process: with the process's arguments and standard
+// streams, and a context cancelled by SIGINT or SIGTERM.
+func Main() int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return Run(ctx, os.Args, os.Stdin, os.Stdout, os.Stderr)
 }
 
 // Run runs vigil with args (args[0] is the program name) and returns the
@@ -98,7 +109,8 @@ and helps responders run incidents from detection to review.`,
 		SilenceErrors: true,
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &flagError{err} })
-	root.AddCommand(newVersionCmd(s), newDecodeCmd(s), newHuntCmd(s), newRulesCmd(s))
+	root.AddCommand(newVersionCmd(s), newDecodeCmd(s), newHuntCmd(s), newRulesCmd(s), newServeCmd(s), newConfigCmd(s))
+	root.AddCommand(clientCommands(s)...)
 	return root
 }
 

@@ -20,7 +20,7 @@ func run(t *testing.T, stdin string, args ...string) (int, string, string) {
 }
 
 func examples(parts ...string) string {
-	return filepath.Join(append([]string{"..", "..", "examples"}, parts...)...)
+	return filepath.Join(append([]string{"..", "..", "examples", "logs"}, parts...)...)
 }
 
 func TestVersion(t *testing.T) {

@@ -2,6 +2,7 @@ package sigma
 
 import (
 	"fmt"
+	"github.com/vigil-sec/vigil/internal/suggest"
 	"sort"
 	"strings"
 )
@@ -344,26 +345,5 @@ func unknownModifier(m string) string {
 	return fmt.Sprintf("unknown modifier %q", m)
 }
 
-// editDistance is the Levenshtein distance of two short strings.
-func editDistance(a, b string) int {
-	if len(a) > 64 || len(b) > 64 {
-		return 1 << 30
-	}
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
-}
+// editDistance is the Levenshtein distance between a and b.
+func editDistance(a, b string) int { return suggest.Distance(a, b) }

@@ -13,10 +13,10 @@ CREATE TABLE events (
     body      BLOB    NOT NULL
 );
 CREATE INDEX events_time      ON events (time, seq);
-CREATE INDEX events_principal ON events (principal, time, seq) WHERE principal <> '';
-CREATE INDEX events_source_ip ON events (source_ip, time, seq) WHERE source_ip <> '';
+CREATE INDEX events_principal ON events (principal, time, seq);
+CREATE INDEX events_source_ip ON events (source_ip, time, seq);
 CREATE INDEX events_action    ON events (action, time, seq);
-CREATE INDEX events_function  ON events (function, time, seq) WHERE function <> '';
+CREATE INDEX events_function  ON events (function, time, seq);
 CREATE INDEX events_account   ON events (account, time, seq);
 
 CREATE TABLE alerts (
