@@ -179,18 +179,36 @@ func (cp *compiler) selection(id *sigma.SearchIdentifier) (selection, error) {
 	return out, nil
 }
 
+// nativeAliases are native fields that decoders copy unchanged into an
+// envelope field, per source. Reading the envelope saves a walk through
+// the record, and these fields are in nearly every rule.
+var nativeAliases = map[string]map[string]string{
+	event.SourceCloudTrail: {"eventName": "action", "eventSource": "service"},
+	event.SourceGCPAudit:   {"protoPayload.methodName": "action", "protoPayload.serviceName": "service"},
+}
+
+// NativeAliases returns, per source, the native fields the engine reads from
+// the envelope instead, and the envelope field for each. Decoders must copy
+// these fields unchanged; a test of the decoders holds them to it.
+func NativeAliases() map[string]map[string]string { return nativeAliases }
+
 // fieldRef resolves a rule's field name to the envelope or to native paths.
 func (cp *compiler) fieldRef(name string, pos sigma.Position) (fieldRef, error) {
 	if rest, ok := strings.CutPrefix(name, event.EnvelopePrefix); ok {
 		if rest == "resources" {
-			return fieldRef{name: name, resources: true}, nil
+			return fieldRef{name: name, resources: true, id: cp.slot("\x00resources")}, nil
 		}
 		g := event.EnvelopeGetter(rest)
 		if g == nil {
 			return fieldRef{}, cp.errorf(pos, "unknown envelope field %q: use one of vigil.%s or vigil.resources",
 				name, strings.Join(event.EnvelopeFieldNames(), ", vigil."))
 		}
-		return fieldRef{name: name, envelope: g, action: rest == "action"}, nil
+		return fieldRef{name: name, envelope: g, action: rest == "action", id: cp.slot("\x00" + rest)}, nil
+	}
+	if len(cp.sources) == 1 {
+		if env, ok := nativeAliases[cp.sources[0]][name]; ok {
+			return fieldRef{name: name, envelope: event.EnvelopeGetter(env), action: env == "action", id: cp.slot("\x00" + env)}, nil
+		}
 	}
 	f := fieldRef{name: name}
 	seen := map[string]bool{}
@@ -205,14 +223,19 @@ func (cp *compiler) fieldRef(name string, pos sigma.Position) (fieldRef, error) 
 	if len(cp.sources) == 0 {
 		f.paths = []string{name}
 	}
-	key := strings.Join(f.paths, "\x00")
+	f.id = cp.slot(strings.Join(f.paths, "\x00"))
+	return f, nil
+}
+
+// slot returns the scratch slot of a field, by a key naming its paths or
+// envelope field.
+func (cp *compiler) slot(key string) int {
 	id, ok := cp.fields[key]
 	if !ok {
 		id = len(cp.fields)
 		cp.fields[key] = id
 	}
-	f.id = id
-	return f, nil
+	return id
 }
 
 // item compiles one field item or keyword item.

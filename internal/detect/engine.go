@@ -62,6 +62,7 @@ func (e *Engine) Rules() []*Rule { return e.rules }
 type Scratch struct {
 	stamps []uint32    // the event generation each rule was last tried for
 	fields []fieldSlot // field values of the current event
+	arena  []byte      // lower-cased field values of the current event
 	memo   map[memoKey]bool
 	gen    uint32
 	lower  [256]byte
@@ -115,6 +116,10 @@ func (e *Engine) Match(ev *event.Event, s *Scratch, fn func(*Rule)) {
 		return
 	}
 	s.gen++
+	if cap(s.arena) > 1<<20 {
+		s.arena = nil // one huge event does not pin memory for good
+	}
+	s.arena = s.arena[:0]
 	if s.gen == 0 { // wrapped: clear the stamps once every 4 billion events
 		clear(s.stamps)
 		for i := range s.fields {
@@ -148,7 +153,7 @@ func (e *Engine) Match(ev *event.Event, s *Scratch, fn func(*Rule)) {
 			continue
 		}
 		for _, v := range slot.vals {
-			fi.keys.lookup(lowerInto(s.lower[:0], v.text), try)
+			fi.keys.lookup([]byte(v.low), try)
 		}
 	}
 	try(ix.always)

@@ -17,7 +17,7 @@ func ctEvent(t testing.TB, record string) *event.Event {
 		t.Fatalf("record %s: %v", record, err)
 	}
 	root := d.Root()
-	return &event.Event{Cloud: event.AWS, Source: event.SourceCloudTrail, Action: root.Get("eventName").Str(),
+	return &event.Event{Cloud: event.AWS, Source: event.SourceCloudTrail, Action: root.Get("eventName").Str(), Service: root.Get("eventSource").Str(),
 		Principal: root.Path("userIdentity", "arn").Str(), SourceIP: root.Get("sourceIPAddress").Str(), Raw: root}
 }
 

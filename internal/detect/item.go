@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
+	"unsafe"
 
 	"github.com/vigil-sec/vigil/internal/detect/sigma"
 	"github.com/vigil-sec/vigil/internal/event"
@@ -23,10 +25,12 @@ type fieldRef struct {
 	paths     []string
 }
 
-// scalar is one value of a field: its JSON kind and its text.
+// scalar is one value of a field: its JSON kind, its text, and its text
+// lower-cased for the case-insensitive matching that Sigma does by default.
 type scalar struct {
 	kind jsondoc.Kind
 	text string
+	low  string
 }
 
 // each calls fn with every scalar value of the field until fn returns false,
@@ -34,25 +38,7 @@ type scalar struct {
 // Values of native paths are looked up once per event and kept in the
 // scratch space, however many rules read the field.
 func (f *fieldRef) each(c *evalCtx, fn func(scalar) bool) (present bool) {
-	ev := c.ev
-	switch {
-	case f.envelope != nil:
-		s := f.envelope(ev)
-		if s == "" {
-			return false
-		}
-		fn(scalar{jsondoc.String, s})
-		return true
-	case f.resources:
-		for _, r := range ev.Resources {
-			present = true
-			if !fn(scalar{jsondoc.String, r.UID}) {
-				break
-			}
-		}
-		return present
-	}
-	slot := c.s.field(f, ev)
+	slot := c.s.field(f, c.ev)
 	for _, v := range slot.vals {
 		if !fn(v) {
 			break
@@ -68,7 +54,8 @@ type fieldSlot struct {
 	vals    []scalar
 }
 
-// field returns the values of f for ev, looking them up on first use.
+// field returns the values of f for ev, looking them up and lower-casing
+// them on first use.
 func (s *Scratch) field(f *fieldRef, ev *event.Event) *fieldSlot {
 	slot := &s.fields[f.id]
 	if slot.gen == s.gen {
@@ -77,16 +64,55 @@ func (s *Scratch) field(f *fieldRef, ev *event.Event) *fieldSlot {
 	slot.gen = s.gen
 	slot.present = false
 	slot.vals = slot.vals[:0]
-	for _, p := range f.paths {
-		ev.Raw.Find(p, func(v jsondoc.Value) bool {
+	switch {
+	case f.envelope != nil:
+		if v := f.envelope(ev); v != "" {
 			slot.present = true
-			if k := v.Kind(); k != jsondoc.Object {
-				slot.vals = append(slot.vals, scalar{k, v.Str()})
-			}
-			return true
-		})
+			slot.vals = append(slot.vals, scalar{jsondoc.String, v, s.lowerText(v)})
+		}
+	case f.resources:
+		for _, r := range ev.Resources {
+			slot.present = true
+			slot.vals = append(slot.vals, scalar{jsondoc.String, r.UID, s.lowerText(r.UID)})
+		}
+	default:
+		for _, p := range f.paths {
+			ev.Raw.Find(p, func(v jsondoc.Value) bool {
+				slot.present = true
+				if k := v.Kind(); k != jsondoc.Object {
+					text := v.Str()
+					slot.vals = append(slot.vals, scalar{k, text, s.lowerText(text)})
+				}
+				return true
+			})
+		}
 	}
 	return slot
+}
+
+// lowerText returns text lower-cased. Text without upper-case letters is
+// returned as it is; ASCII text is lower-cased into the scratch arena,
+// which is reused from one event to the next.
+func (s *Scratch) lowerText(text string) string {
+	i := 0
+	for ; i < len(text); i++ {
+		if c := text[i]; c >= utf8.RuneSelf || ('A' <= c && c <= 'Z') {
+			break
+		}
+	}
+	if i == len(text) {
+		return text
+	}
+	if !isASCII(text[i:]) {
+		return strings.ToLower(text)
+	}
+	start := len(s.arena)
+	s.arena = append(s.arena, text...)
+	b := s.arena[start:]
+	for j := i; j < len(b); j++ {
+		b[j] = lowerASCII(b[j])
+	}
+	return unsafe.String(&b[0], len(b))
 }
 
 // matcher matches one scalar value of an event.
@@ -218,7 +244,8 @@ func keywordAny(c *evalCtx, m matcher) bool {
 	walkScalars(c.ev.Raw, func(v jsondoc.Value) bool {
 		k := v.Kind()
 		if k == jsondoc.String || k == jsondoc.Number {
-			if m.match(c, scalar{k, v.Str()}) {
+			text := v.Str()
+			if m.match(c, scalar{k, text, c.s.lowerText(text)}) {
 				found = true
 				return false
 			}
@@ -257,30 +284,25 @@ func (m *strMatcher) match(_ *evalCtx, v scalar) bool {
 	if v.kind == jsondoc.Null || v.kind == jsondoc.Missing {
 		return false
 	}
-	s := v.text
 	if m.glob != nil {
-		return m.glob.match(s)
-	}
-	if m.isCas {
-		switch m.kind {
-		case sigma.MatchContains:
-			return strings.Contains(s, m.cased)
-		case sigma.MatchStartsWith:
-			return strings.HasPrefix(s, m.cased)
-		case sigma.MatchEndsWith:
-			return strings.HasSuffix(s, m.cased)
+		if m.glob.cased {
+			return m.glob.match(v.text)
 		}
-		return s == m.cased
+		return m.glob.match(v.low)
+	}
+	s, lit := v.low, m.lit.lower
+	if m.isCas {
+		s, lit = v.text, m.cased
 	}
 	switch m.kind {
 	case sigma.MatchContains:
-		return m.lit.within(s)
+		return strings.Contains(s, lit)
 	case sigma.MatchStartsWith:
-		return m.lit.prefixOf(s)
+		return strings.HasPrefix(s, lit)
 	case sigma.MatchEndsWith:
-		return m.lit.suffixOf(s)
+		return strings.HasSuffix(s, lit)
 	}
-	return m.lit.equal(s)
+	return s == lit
 }
 
 // newStrMatcher compiles one pattern alternative with the item's match kind.
@@ -472,9 +494,9 @@ func (m *refMatcher) match(c *evalCtx, v scalar) bool {
 		if o.kind == jsondoc.Null {
 			return true
 		}
-		a, b := v.text, o.text
-		if !m.cased {
-			a, b = strings.ToLower(a), strings.ToLower(b)
+		a, b := v.low, o.low
+		if m.cased {
+			a, b = v.text, o.text
 		}
 		switch m.kind {
 		case sigma.MatchContains:

@@ -21,7 +21,6 @@
 package cloudtrail
 
 import (
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -205,7 +204,9 @@ func decodeOne(v jsondoc.Value, ev *event.Event, where string, i int, slab *[]ev
 		return
 	}
 	var err error
-	shape := shapeOf(v)
+	var f recordFields
+	f.collect(v) // one pass over the keys tells the shape and finds the fields
+	shape := f.shape
 	switch {
 	case shape.lookup:
 		err = decodeLookup(v, ev, slab)
@@ -238,7 +239,7 @@ func decodeOne(v jsondoc.Value, ev *event.Event, where string, i int, slab *[]ev
 		*skipped++
 		return
 	default:
-		err = normalize(v, ev, nil, slab)
+		err = normalizeFields(v, &f, ev, nil, slab)
 	}
 	if err != nil {
 		fail(sink, where, i, err.Error())
@@ -248,29 +249,7 @@ func decodeOne(v jsondoc.Value, ev *event.Event, where string, i int, slab *[]ev
 }
 
 // recordShape says which kind of element a record list holds.
-type recordShape struct{ lookup, eventBridge, insight bool }
-
-// shapeOf classifies an element in one pass over its keys, which matters
-// for delivery files of thousands of records.
-func shapeOf(v jsondoc.Value) recordShape {
-	var s recordShape
-	hasVersion := false
-	v.Members(func(k string, x jsondoc.Value) bool {
-		switch k {
-		case "CloudTrailEvent":
-			s.lookup = x.Kind() == jsondoc.String
-		case "detail-type":
-			s.eventBridge = x.Kind() == jsondoc.String && slices.Contains(eventBridgeTypes[:], x.Str())
-		case "eventType":
-			s.insight = x.Str() == insightType
-		case "eventVersion":
-			hasVersion = true
-		}
-		return true
-	})
-	s.insight = s.insight && hasVersion
-	return s
-}
+type recordShape struct{ lookup, eventBridge, insight, versioned bool }
 
 // decodeLookup decodes one entry of lookup-events output. The record is the
 // CloudTrailEvent string, parsed into its own document.

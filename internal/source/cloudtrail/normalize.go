@@ -3,6 +3,7 @@ package cloudtrail
 import (
 	"errors"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -39,6 +40,8 @@ type recordFields struct {
 	recipient, region, errorCode, sourceIP     jsondoc.Value
 	userAgent, userIdentity, resources         jsondoc.Value
 	requestParams, responseElems               jsondoc.Value
+	// What kind of element the record is, learnt in the same pass.
+	shape recordShape
 }
 
 func (f *recordFields) collect(rec jsondoc.Value) {
@@ -70,9 +73,18 @@ func (f *recordFields) collect(rec jsondoc.Value) {
 			f.requestParams = v
 		case "responseElements":
 			f.responseElems = v
+		case "CloudTrailEvent":
+			f.shape.lookup = v.Kind() == jsondoc.String
+		case "detail-type":
+			f.shape.eventBridge = v.Kind() == jsondoc.String && slices.Contains(eventBridgeTypes[:], v.Str())
+		case "eventType":
+			f.shape.insight = v.Str() == insightType
+		case "eventVersion":
+			f.shape.versioned = true
 		}
 		return true
 	})
+	f.shape.insight = f.shape.insight && f.shape.versioned
 }
 
 var (
@@ -91,7 +103,11 @@ func normalize(rec jsondoc.Value, ev *event.Event, fb *fallback, res *[]event.Re
 	}
 	var f recordFields
 	f.collect(rec)
+	return normalizeFields(rec, &f, ev, fb, res)
+}
 
+// normalizeFields is normalize with the record's fields already collected.
+func normalizeFields(rec jsondoc.Value, f *recordFields, ev *event.Event, fb *fallback, res *[]event.Resource) error {
 	switch f.eventTime.Kind() {
 	case jsondoc.String:
 		t, err := time.Parse(time.RFC3339, f.eventTime.Str())
