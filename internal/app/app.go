@@ -91,7 +91,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Write
 		DecodeErrors: func(kind string, n int) { m.decodeErrors.WithLabelValues(kind).Add(float64(n)) },
 	})
 	s.detector = pipeline.NewDetector(s.bus, s.db, set.Engine, pipeline.DetectorOptions{
-		Batch: cfg.Detect.Batch, DedupWindow: cfg.Alerts.DedupWindow, Logger: log.With("component", "detect"),
+		Batch: cfg.Detect.Batch, Workers: cfg.Detect.Workers, DedupWindow: cfg.Alerts.DedupWindow, Logger: log.With("component", "detect"),
 		Metrics: pipeline.DetectMetrics{
 			Latency: m.latency.Observe,
 			Alert:   func(rule, sev string) { m.alerts.WithLabelValues(rule, sev).Inc() },

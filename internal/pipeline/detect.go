@@ -6,12 +6,14 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sync/atomic"
 	"time"
 
 	"github.com/vigil-sec/vigil/internal/alert"
 	"github.com/vigil-sec/vigil/internal/bus"
 	"github.com/vigil-sec/vigil/internal/detect"
+	"github.com/vigil-sec/vigil/internal/event"
 	"github.com/vigil-sec/vigil/internal/store"
 )
 
@@ -32,6 +34,7 @@ type DetectMetrics struct {
 type DetectorOptions struct {
 	Consumer    string        // durable consumer name; default "detect"
 	Batch       int           // messages per batch; default 500
+	Workers     int           // batches evaluated at once; default one per CPU
 	DedupWindow time.Duration // alerts with one fingerprint within it are one alert
 	Metrics     DetectMetrics
 	Logger      *slog.Logger
@@ -59,6 +62,9 @@ func NewDetector(c Consumer, db *store.DB, eng *detect.Engine, opts DetectorOpti
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.Workers <= 0 {
+		opts.Workers = runtime.GOMAXPROCS(0)
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -73,27 +79,42 @@ func (d *Detector) SetEngine(eng *detect.Engine) { d.engine.Store(eng) }
 // Engine returns the rules in use.
 func (d *Detector) Engine() *detect.Engine { return d.engine.Load() }
 
-// Run consumes until ctx is done.
+// Run consumes with the configured number of workers until ctx is done.
+// The workers share one durable consumer, so each batch goes to one of
+// them.
 func (d *Detector) Run(ctx context.Context) error {
-	return d.bus.Consume(ctx, d.opts.Consumer, d.opts.Batch, d.handle)
+	errs := make(chan error, d.opts.Workers)
+	for w := 0; w < d.opts.Workers; w++ {
+		go func() { errs <- d.bus.Consume(ctx, d.opts.Consumer, d.opts.Batch, d.handle) }()
+	}
+	var first error
+	for w := 0; w < d.opts.Workers; w++ {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
 }
 
 // Batches returns how many batches have been committed.
 func (d *Detector) Batches() int64 { return d.processed.Load() }
 
-// handle processes one batch in one transaction. Events already stored
-// (a redelivery after a crash, or a replay older than the bus's dedup
-// window) are skipped, so no alert is counted twice.
+// handle processes one batch. The rules run first, outside any
+// transaction, so several workers evaluate in parallel; then one
+// transaction stores the events and raises the alerts of those that were
+// not stored already (a redelivery after a crash, or a replay older than
+// the bus's dedup window), so no alert is counted twice.
 func (d *Detector) handle(ctx context.Context, ds []bus.Delivery) error {
 	eng := d.engine.Load()
 	scratch := eng.NewScratch()
-	tx, err := d.db.Begin(ctx)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
 	now := d.opts.Now()
-	stored, dups, bad := 0, 0, 0
+	type evaluated struct {
+		ev      *event.Event
+		body    []byte
+		matches []*alert.Alert
+	}
+	batch := make([]evaluated, 0, len(ds))
+	bad := 0
 	var latest time.Time
 	for _, dl := range ds {
 		ev, ingested, err := ParseMessage(dl.Data)
@@ -104,7 +125,24 @@ func (d *Detector) handle(ctx context.Context, ds []bus.Delivery) error {
 			d.opts.Logger.Error("dropping unreadable bus message", "seq", dl.Seq, "err", err)
 			continue
 		}
-		isNew, err := tx.AddEvent(ctx, ev, EventJSON(dl.Data))
+		if ingested.After(latest) {
+			latest = ingested
+		}
+		e := evaluated{ev: ev, body: EventJSON(dl.Data)}
+		eng.Match(ev, scratch, func(r *detect.Rule) {
+			e.matches = append(e.matches, alert.FromMatch(NewID("alt"), alert.RuleRef{ID: ruleKey(r), Title: r.Title, Level: r.Level, Tags: r.Tags}, ev, now))
+		})
+		batch = append(batch, e)
+	}
+	tx, err := d.db.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	stored, dups := 0, 0
+	var created []*alert.Alert
+	for _, e := range batch {
+		isNew, err := tx.AddEvent(ctx, e.ev, e.body)
 		if err != nil {
 			return err
 		}
@@ -113,26 +151,14 @@ func (d *Detector) handle(ctx context.Context, ds []bus.Delivery) error {
 			continue
 		}
 		stored++
-		if ingested.After(latest) {
-			latest = ingested
-		}
-		var raiseErr error
-		eng.Match(ev, scratch, func(r *detect.Rule) {
-			if raiseErr != nil {
-				return
-			}
-			a := alert.FromMatch(NewID("alt"), alert.RuleRef{ID: ruleKey(r), Title: r.Title, Level: r.Level, Tags: r.Tags}, ev, now)
-			stored, created, err := tx.RaiseAlert(ctx, a, d.opts.DedupWindow, now)
+		for _, a := range e.matches {
+			a, isNewAlert, err := tx.RaiseAlert(ctx, a, d.opts.DedupWindow, now)
 			if err != nil {
-				raiseErr = err
-				return
+				return err
 			}
-			if created && d.opts.Metrics.Alert != nil {
-				d.opts.Metrics.Alert(stored.Rule.ID, stored.Severity)
+			if isNewAlert {
+				created = append(created, a)
 			}
-		})
-		if raiseErr != nil {
-			return raiseErr
 		}
 	}
 	if err := tx.Commit(); err != nil {
@@ -140,6 +166,11 @@ func (d *Detector) handle(ctx context.Context, ds []bus.Delivery) error {
 	}
 	d.processed.Add(1)
 	m := d.opts.Metrics
+	if m.Alert != nil {
+		for _, a := range created {
+			m.Alert(a.Rule.ID, a.Severity)
+		}
+	}
 	if m.Events != nil {
 		m.Events(stored, dups)
 	}
