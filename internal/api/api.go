@@ -129,7 +129,10 @@ type PubSubAuth struct {
 	Issuer   string // default https://accounts.google.com
 	// ServiceAccountEmail, when set, must be the token's verified email.
 	ServiceAccountEmail string
-	HTTPClient          *http.Client // fetches the JWKS; nil means a client with a 10s timeout
+	// SharedToken, when set and JWKSURL is not, is also accepted as the
+	// push endpoint's ?token= (a secret in the subscription's URL).
+	SharedToken string
+	HTTPClient  *http.Client // fetches the JWKS; nil means a client with a 10s timeout
 }
 
 // Bounds.
@@ -151,6 +154,8 @@ type server struct {
 	metrics http.Handler
 	kinds   []string
 	pubsub  *jwtVerifier // nil: Pub/Sub push takes Vigil tokens
+	// pubsubShared is a secret also accepted as Pub/Sub push's ?token=.
+	pubsubShared string
 }
 
 // New returns the API handler.
@@ -162,6 +167,8 @@ func New(b Backend, opts Options) http.Handler {
 		maxBody: opts.MaxBodyBytes,
 		metrics: opts.Metrics,
 		kinds:   decode.Builtin().Kinds(),
+
+		pubsubShared: opts.PubSub.SharedToken,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

@@ -265,3 +265,18 @@ func TestEventGrid(t *testing.T) {
 		t.Errorf("extra query parameters on an ingest URL: %d", r.status)
 	}
 }
+
+func TestPubSubSharedToken(t *testing.T) {
+	const shared = "s3cret-push-token-0123456789"
+	e := newEnv(t, func(o *api.Options) { o.PubSub.SharedToken = shared })
+	body := `{"message":{"data":"e30=","messageId":"m-1"},"subscription":"projects/p/subscriptions/s"}`
+	if r := e.do(t, req{method: "POST", path: "/api/v1/ingest/pubsub?token=" + shared, body: body}); r.status != 202 {
+		t.Fatalf("shared token: %d %s", r.status, r.body)
+	}
+	checkError(t, "wrong shared token", e.do(t, req{method: "POST", path: "/api/v1/ingest/pubsub?token=" + shared + "x", body: body}), 401, "unauthorized")
+	// The shared token is for the Pub/Sub route only.
+	checkError(t, "shared token elsewhere", e.do(t, req{method: "POST", path: "/api/v1/ingest/cloudtrail?token=" + shared, body: `{}`}), 401, "unauthorized")
+	if strings.Contains(e.logs.String(), shared) {
+		t.Error("the shared token appears in the logs")
+	}
+}

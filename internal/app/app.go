@@ -108,7 +108,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Write
 		Metrics:      promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}),
 		Logger:       log,
 		PubSub: api.PubSubAuth{JWKSURL: ps.JWKSURL, Audience: ps.Audience, Issuer: ps.Issuer,
-			ServiceAccountEmail: ps.ServiceAccountEmail},
+			ServiceAccountEmail: ps.ServiceAccountEmail, SharedToken: ps.SharedToken.Reveal()},
 		Now: s.now,
 	})
 	ok = true
