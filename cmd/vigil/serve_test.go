@@ -279,7 +279,7 @@ func TestServeDemo(t *testing.T) {
 			t.Errorf("the demo raised no %q alert; got %v", want, titles)
 		}
 	}
-	if !strings.Contains(s.log.String(), "Created the first admin token") {
+	if !strings.Contains(s.log.String(), "Created an admin token") {
 		t.Errorf("the first start did not announce the admin token:\n%s", s.log)
 	}
 }

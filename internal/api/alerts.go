@@ -86,13 +86,13 @@ func (s *server) setAlertStatus(c *call, st alert.Status) error {
 }
 
 func (s *server) searchEvents(c *call) error {
-	p, err := parseParams(c.r, "principal", "source_ip", "action", "function", "account", "source", "since", "until", "limit", "cursor")
+	p, err := parseParams(c.r, "id", "principal", "source_ip", "action", "function", "account", "source", "since", "until", "limit", "cursor")
 	if err != nil {
 		return err
 	}
 	var q store.EventQuery
 	for name, dst := range map[string]*string{
-		"principal": &q.Principal, "source_ip": &q.SourceIP, "action": &q.Action,
+		"id": &q.ID, "principal": &q.Principal, "source_ip": &q.SourceIP, "action": &q.Action,
 		"function": &q.Function, "account": &q.Account, "source": &q.Source,
 	} {
 		if *dst, err = p.str(name); err != nil {

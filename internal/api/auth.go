@@ -71,6 +71,14 @@ func credential(r *http.Request, mode Auth) string {
 			return k
 		}
 	}
+	if mode == AuthPubSub {
+		// A push subscription with authentication turned on sends Google's
+		// OIDC token as Bearer even when Vigil does not verify it, so the
+		// token in the push URL comes first here.
+		if q, err := url.ParseQuery(r.URL.RawQuery); err == nil && q.Get("token") != "" {
+			return q.Get("token")
+		}
+	}
 	if t := bearer(r); t != "" {
 		return t
 	}

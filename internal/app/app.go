@@ -302,10 +302,11 @@ func failures(set *detect.Set) string {
 	return string(b)
 }
 
-// bootstrapAdmin creates the first admin token when there is none, writes
-// it 0600 to the data directory and prints it once.
+// bootstrapAdmin creates an admin token when there is no live one — at the
+// first start, or after every admin token was revoked — writes it 0600 to
+// the data directory and prints it once.
 func (s *Server) bootstrapAdmin(ctx context.Context, out io.Writer) error {
-	n, err := s.db.CountTokens(ctx)
+	n, err := s.db.CountLiveAdmins(ctx, s.now())
 	if err != nil || n > 0 {
 		return err
 	}
@@ -322,6 +323,6 @@ func (s *Server) bootstrapAdmin(ctx context.Context, out io.Writer) error {
 		os.Remove(path)
 		return err
 	}
-	fmt.Fprintf(out, "Created the first admin token. It is shown only this once and kept in %s (mode 0600):\n\n  %s\n\n", path, plain)
+	fmt.Fprintf(out, "Created an admin token (there was no live one). It is shown only this once and kept in %s (mode 0600):\n\n  %s\n\n", path, plain)
 	return nil
 }

@@ -173,6 +173,9 @@ func (b *backend) Ready(ctx context.Context) error {
 	if err := b.s.db.Ping(ctx); err != nil {
 		return fmt.Errorf("the store does not answer: %w", err)
 	}
+	if !b.s.detector.Running() {
+		return errors.New("detection is not running")
+	}
 	return nil
 }
 

@@ -22,7 +22,7 @@ func newMetrics() *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
 		eventsIn: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "vigil_events_ingested_total", Help: "Events accepted by ingest and stored in the bus, by source.",
+			Name: "vigil_events_ingested_total", Help: "Events decoded by ingest and published to the bus, duplicates included, by source.",
 		}, []string{"source"}),
 		decodeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vigil_decode_errors_total", Help: "Records or request bodies that did not decode, by ingest kind.",
@@ -31,7 +31,7 @@ func newMetrics() *metrics {
 			Name: "vigil_stream_lag_events", Help: "Events in the bus not yet processed by detection.",
 		}),
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "vigil_detection_latency_seconds", Help: "Time from ingest to the event's batch being stored and evaluated.",
+			Name: "vigil_detection_latency_seconds", Help: "Time from ingest to each event being stored and evaluated, alerts included.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 		}),
 		alerts: prometheus.NewCounterVec(prometheus.CounterOpts{

@@ -35,15 +35,6 @@ func NewToken() (string, error) {
 	return TokenPrefix + strings.ToLower(tokenEncoding.EncodeToString(b)), nil
 }
 
-// NewTokenID returns a new random token ID: "tok_" and 12 hex digits.
-func NewTokenID() (string, error) {
-	b := make([]byte, 6)
-	if _, err := rand.Read(b); err != nil {
-		return "", fmt.Errorf("generating a token ID: %w", err)
-	}
-	return IDPrefix + hex.EncodeToString(b), nil
-}
-
 // WellFormed reports whether s has the shape of a token NewToken makes. It
 // lets the API refuse garbage before a store lookup; it says nothing about
 // whether the token is valid.

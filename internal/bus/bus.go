@@ -265,6 +265,7 @@ func (b *Bus) startEmbedded(syncAlways bool) error {
 		JetStreamMaxMemory: maxMemoryStore,
 		SyncInterval:       syncInterval,
 		SyncAlways:         syncAlways,
+		MaxPayload:         embeddedMaxPayload,
 	}
 	srv, err := server.NewServer(sopts)
 	if err != nil {
@@ -324,6 +325,13 @@ func (b *Bus) ensureStream(ctx context.Context) error {
 
 // Ready reports whether the Bus is connected and JetStream is running. It is
 // cheap enough for a readiness probe.
+// embeddedMaxPayload is the largest message the embedded server takes: an
+// event with its native record, which Azure and Google can make large.
+const embeddedMaxPayload = 8 << 20
+
+// MaxPayload returns the largest message the server accepts.
+func (b *Bus) MaxPayload() int64 { return b.nc.MaxPayload() }
+
 func (b *Bus) Ready() bool {
 	select {
 	case <-b.done:

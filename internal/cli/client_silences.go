@@ -15,8 +15,8 @@ func newSilencesCmd(s *streams) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "silences",
 		Short: "Add, list and expire silences on a Vigil server",
-		Long: `A silence mutes the notifications of matching alerts for a while; the alerts are
-still stored and marked silenced. Matchers use Alertmanager's syntax on the labels
+		Long: `A silence marks the matching alerts raised while it is active as silenced; they
+are still stored and listed. Matchers use Alertmanager's syntax on the labels
 ` + strings.Join(alert.LabelNames(), ", ") + `.`,
 	}
 	return group(cmd, newSilencesAddCmd(s), newSilencesListCmd(s), newSilencesExpireCmd(s))

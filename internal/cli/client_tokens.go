@@ -19,7 +19,7 @@ func newTokensCmd(s *streams) *cobra.Command {
 		Long: `Every API request needs a token, and a token has one role:
   viewer     reads alerts, events, silences, rules and stats
   analyst    viewer, and acknowledges and resolves alerts and manages silences
-  responder  analyst, and reloads rules and manages notifications
+  responder  analyst, and reloads rules
   admin      everything, including tokens
   ingest     only sends log data to the ingest endpoints
 Tokens are stored hashed; a token is shown once, when it is created.`,

@@ -373,7 +373,7 @@ func (f *framer) document(doc *jsondoc.Doc, where string) error {
 			return d.Decode(root, where, f.sink)
 		}
 	}
-	return fmt.Errorf("%w: no known log format matches %s; name the format with --source", source.ErrNotFormat, describe(root))
+	return fmt.Errorf("%w: no known log format matches %s; name the format (--source, or the kind in the ingest URL)", source.ErrNotFormat, describe(root))
 }
 
 // describe summarizes a document's shape for an error message.
@@ -430,7 +430,7 @@ func (f *framer) textLines() error {
 		if dec == nil {
 			if dec = f.textDecoder(line); dec == nil {
 				if f.rd.opts.Kind == Auto {
-					return fmt.Errorf("input is plain text that no known log format matches (%q); name the format with --source", truncate(string(line), 60))
+					return fmt.Errorf("input is plain text that no known log format matches (%q); name the format (--source, or the kind in the ingest URL)", truncate(string(line), 60))
 				}
 				return fmt.Errorf("input is plain text, not JSON, and --source %s does not read text logs", f.rd.opts.Kind)
 			}

@@ -120,7 +120,7 @@ func TestRead(t *testing.T) {
 		{"truncated gzip", Auto, 0, gz(t, []byte(`{"items":[`+strings.Repeat(`{"k":"a"},`, 1000)+`{"k":"b"}]}`))[:40], result{Err: "truncated gzip data"}},
 		{"empty", Auto, 0, nil, result{Err: "input is empty"}},
 		{"white space", Auto, 0, []byte(" \n\t\r\n"), result{Err: "input is empty"}},
-		{"unknown format", Auto, 0, []byte(`{"x":1,"y":2}`), result{Err: `not in this format: no known log format matches an object with keys "x", "y"; name the format with --source`}},
+		{"unknown format", Auto, 0, []byte(`{"x":1,"y":2}`), result{Err: `not in this format: no known log format matches an object with keys "x", "y"; name the format (--source, or the kind in the ingest URL)`}},
 		{"forced kind", "kv", 0, []byte(`{"x":1}`), result{Err: `not in this format: not kv: no "k" key`}},
 		{"not JSON", Auto, 0, []byte(`{"k": nope}`), result{Err: "input is not valid JSON: invalid JSON at byte 6: invalid literal, want null"}},
 		{"invalid UTF-8 line", Auto, 0, []byte("{\"k\":\"\xff\"}\n{\"k\":\"b\"}"), result{
@@ -137,7 +137,7 @@ func TestRead(t *testing.T) {
 			Errors:  []string{"line 3: not in this format: not text: line starts with BAD"},
 		}},
 		{"text for a JSON kind", "kv", 0, []byte("START"), result{Err: "input is plain text, not JSON, and --source kv does not read text logs"}},
-		{"unknown text", Auto, 0, []byte("# A README\nSTART one"), result{Err: `input is plain text that no known log format matches ("# A README"); name the format with --source`}},
+		{"unknown text", Auto, 0, []byte("# A README\nSTART one"), result{Err: `input is plain text that no known log format matches ("# A README"); name the format (--source, or the kind in the ingest URL)`}},
 		{"text with forced kind", "text", 0, []byte("# A README\nSTART one"), result{Actions: []string{"# A README", "START one"}}},
 	}
 	for _, c := range cases {

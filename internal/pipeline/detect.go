@@ -24,7 +24,7 @@ type Consumer interface {
 
 // DetectMetrics receives observations; nil funcs are skipped.
 type DetectMetrics struct {
-	Latency func(seconds float64)         // from ingest to alert stored
+	Latency func(seconds float64)         // per event, from ingest to stored and evaluated
 	Alert   func(ruleID, severity string) // a new alert
 	Events  func(stored, duplicates int)  // per batch
 	BadMsg  func(n int)                   // bus messages that could not be read
@@ -47,8 +47,9 @@ type Detector struct {
 	db     *store.DB
 	engine atomic.Pointer[detect.Engine]
 	opts   DetectorOptions
-	// processed counts batches committed, for tests and readiness.
+	// processed counts batches committed, for tests.
 	processed atomic.Int64
+	running   atomic.Int32 // workers consuming
 }
 
 // NewDetector returns a detector running eng.
@@ -85,7 +86,11 @@ func (d *Detector) Engine() *detect.Engine { return d.engine.Load() }
 func (d *Detector) Run(ctx context.Context) error {
 	errs := make(chan error, d.opts.Workers)
 	for w := 0; w < d.opts.Workers; w++ {
-		go func() { errs <- d.bus.Consume(ctx, d.opts.Consumer, d.opts.Batch, d.handle) }()
+		d.running.Add(1)
+		go func() {
+			defer d.running.Add(-1)
+			errs <- d.bus.Consume(ctx, d.opts.Consumer, d.opts.Batch, d.handle)
+		}()
 	}
 	var first error
 	for w := 0; w < d.opts.Workers; w++ {
@@ -95,6 +100,9 @@ func (d *Detector) Run(ctx context.Context) error {
 	}
 	return first
 }
+
+// Running reports whether detection workers are consuming.
+func (d *Detector) Running() bool { return d.running.Load() > 0 }
 
 // Batches returns how many batches have been committed.
 func (d *Detector) Batches() int64 { return d.processed.Load() }
@@ -109,13 +117,13 @@ func (d *Detector) handle(ctx context.Context, ds []bus.Delivery) error {
 	scratch := eng.NewScratch()
 	now := d.opts.Now()
 	type evaluated struct {
-		ev      *event.Event
-		body    []byte
-		matches []*alert.Alert
+		ev       *event.Event
+		body     []byte
+		ingested time.Time
+		matches  []*alert.Alert
 	}
 	batch := make([]evaluated, 0, len(ds))
 	bad := 0
-	var latest time.Time
 	for _, dl := range ds {
 		ev, ingested, err := ParseMessage(dl.Data)
 		if err != nil {
@@ -125,10 +133,7 @@ func (d *Detector) handle(ctx context.Context, ds []bus.Delivery) error {
 			d.opts.Logger.Error("dropping unreadable bus message", "seq", dl.Seq, "err", err)
 			continue
 		}
-		if ingested.After(latest) {
-			latest = ingested
-		}
-		e := evaluated{ev: ev, body: EventJSON(dl.Data)}
+		e := evaluated{ev: ev, body: EventJSON(dl.Data), ingested: ingested}
 		eng.Match(ev, scratch, func(r *detect.Rule) {
 			e.matches = append(e.matches, alert.FromMatch(NewID("alt"), alert.RuleRef{ID: ruleKey(r), Title: r.Title, Level: r.Level, Tags: r.Tags}, ev, now))
 		})
@@ -141,6 +146,7 @@ func (d *Detector) handle(ctx context.Context, ds []bus.Delivery) error {
 	defer tx.Rollback()
 	stored, dups := 0, 0
 	var created []*alert.Alert
+	var fresh []time.Time // ingest times of the events stored now
 	for _, e := range batch {
 		isNew, err := tx.AddEvent(ctx, e.ev, e.body)
 		if err != nil {
@@ -151,6 +157,7 @@ func (d *Detector) handle(ctx context.Context, ds []bus.Delivery) error {
 			continue
 		}
 		stored++
+		fresh = append(fresh, e.ingested)
 		for _, a := range e.matches {
 			a, isNewAlert, err := tx.RaiseAlert(ctx, a, d.opts.DedupWindow, now)
 			if err != nil {
@@ -177,8 +184,11 @@ func (d *Detector) handle(ctx context.Context, ds []bus.Delivery) error {
 	if bad > 0 && m.BadMsg != nil {
 		m.BadMsg(bad)
 	}
-	if m.Latency != nil && !latest.IsZero() {
-		m.Latency(d.opts.Now().Sub(latest).Seconds())
+	if m.Latency != nil {
+		done := d.opts.Now()
+		for _, t := range fresh {
+			m.Latency(done.Sub(t).Seconds())
+		}
 	}
 	return nil
 }

@@ -24,6 +24,7 @@ import (
 // Publisher is the part of the bus ingest needs.
 type Publisher interface {
 	Publish(ctx context.Context, msgs []bus.Msg) (duplicates int, err error)
+	MaxPayload() int64
 }
 
 // ErrBusy means ingest is over its limits or the bus cannot take more; the
@@ -88,7 +89,7 @@ func (in *Ingester) Ingest(ctx context.Context, kind string, body []byte) (Inges
 	if err != nil {
 		return IngestResult{}, fmt.Errorf("%w: %v", source.ErrNotFormat, err)
 	}
-	c := &collector{now: in.now()}
+	c := &collector{now: in.now(), maxMsg: int(in.bus.MaxPayload()) - 1024}
 	if err := rd.Read(bytes.NewReader(body), c, nil); err != nil {
 		if in.metrics.DecodeErrors != nil {
 			in.metrics.DecodeErrors(kind, 1)
@@ -126,6 +127,7 @@ func (in *Ingester) Ingest(ctx context.Context, kind string, body []byte) (Inges
 // with the same ID are sent once.
 type collector struct {
 	now      time.Time
+	maxMsg   int // the bus's message limit, less room for headers
 	n        int
 	msgs     []bus.Msg
 	seen     map[string]bool
@@ -142,8 +144,14 @@ func (c *collector) Event(e *event.Event) {
 		return
 	}
 	c.seen[e.ID] = true
+	data := message(e, c.now, nil)
+	if len(data) > c.maxMsg {
+		c.rejected = append(c.rejected, Rejection{Index: c.n - 1,
+			Error: fmt.Sprintf("event %s is %d KiB, larger than the bus's %d KiB message limit", e.ID, len(data)>>10, c.maxMsg>>10)})
+		return
+	}
 	c.bySource[e.Source]++
-	c.msgs = append(c.msgs, bus.Msg{ID: e.ID, Subject: bus.SubjectPrefix + e.Source, Data: message(e, c.now, nil)})
+	c.msgs = append(c.msgs, bus.Msg{ID: e.ID, Subject: bus.SubjectPrefix + e.Source, Data: data})
 }
 
 func (c *collector) Fail(err *source.RecordError) {

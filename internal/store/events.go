@@ -74,6 +74,7 @@ func (t *Tx) Rollback() {
 // SearchEvents returns stored events, newest first.
 func (db *DB) SearchEvents(ctx context.Context, q EventQuery) ([]StoredEvent, string, error) {
 	var w query
+	w.eq("id", q.ID)
 	w.eq("principal", q.Principal)
 	w.eq("source_ip", q.SourceIP)
 	w.eq("action", q.Action)

@@ -113,7 +113,9 @@ func (db *DB) ListSilences(ctx context.Context, includeExpired bool, now time.Ti
 // ExpireSilence ends a silence now. Expiring an expired silence is a
 // conflict.
 func (db *DB) ExpireSilence(ctx context.Context, id string, now time.Time) (*alert.Silence, error) {
-	res, err := db.w.ExecContext(ctx, "UPDATE silences SET ends_at = ? WHERE id = ? AND ends_at > ?", ms(now), id, ms(now))
+	// A silence that has not started yet ends before it starts.
+	res, err := db.w.ExecContext(ctx, "UPDATE silences SET starts_at = min(starts_at, ?), ends_at = ? WHERE id = ? AND ends_at > ?",
+		ms(now), ms(now), id, ms(now))
 	if err != nil {
 		return nil, fmt.Errorf("store: expiring silence %s: %w", id, err)
 	}

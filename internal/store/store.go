@@ -44,6 +44,7 @@ type AlertFilter struct {
 // EventQuery selects stored events. Zero fields do not filter. Results are
 // newest first.
 type EventQuery struct {
+	ID        string // one event, e.g. one an alert refers to
 	Principal string
 	SourceIP  string
 	Action    string

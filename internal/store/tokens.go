@@ -96,9 +96,11 @@ func (db *DB) RevokeToken(ctx context.Context, id string) error {
 	return nil
 }
 
-// CountTokens returns how many tokens exist, revoked ones included.
-func (db *DB) CountTokens(ctx context.Context) (int, error) {
+// CountLiveAdmins returns how many admin tokens are neither revoked nor
+// expired at now.
+func (db *DB) CountLiveAdmins(ctx context.Context, now time.Time) (int, error) {
 	var n int
-	err := db.r.QueryRowContext(ctx, "SELECT count(*) FROM tokens").Scan(&n)
+	err := db.r.QueryRowContext(ctx, "SELECT count(*) FROM tokens WHERE role = 'admin' AND revoked = 0 AND (expires_at IS NULL OR expires_at > ?)",
+		ms(now)).Scan(&n)
 	return n, err
 }
