@@ -11,6 +11,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/vigil-sec/vigil/internal/alert"
@@ -110,6 +111,10 @@ type Options struct {
 	// MaxBodyBytes bounds an ingest request body, before and after gunzip.
 	// 0 means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
+	// MaxInflightBytes bounds the memory ingest requests in progress may
+	// reserve together (four times their body size each); over it ingest
+	// answers 503 with Retry-After. 0 means DefaultMaxInflightBytes.
+	MaxInflightBytes int64
 	// Metrics serves GET /metrics; nil answers 404.
 	Metrics http.Handler
 	// Logger receives errors and request logs; nil discards them.
@@ -139,6 +144,9 @@ type PubSubAuth struct {
 const (
 	// DefaultMaxBodyBytes bounds an ingest body when Options do not.
 	DefaultMaxBodyBytes = 10 << 20
+	// DefaultMaxInflightBytes bounds the memory of ingest requests in
+	// progress when Options do not.
+	DefaultMaxInflightBytes = 256 << 20
 	// MaxJSONBody bounds the JSON body of a non-ingest request.
 	MaxJSONBody = 1 << 20
 	// MaxJSONDepth bounds the nesting of a non-ingest JSON body.
@@ -156,6 +164,9 @@ type server struct {
 	pubsub  *jwtVerifier // nil: Pub/Sub push takes Vigil tokens
 	// pubsubShared is a secret also accepted as Pub/Sub push's ?token=.
 	pubsubShared string
+
+	maxInflight int64        // memory ingest requests may reserve together
+	inflight    atomic.Int64 // memory they have reserved
 }
 
 // New returns the API handler.
@@ -169,6 +180,7 @@ func New(b Backend, opts Options) http.Handler {
 		kinds:   decode.Builtin().Kinds(),
 
 		pubsubShared: opts.PubSub.SharedToken,
+		maxInflight:  opts.MaxInflightBytes,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -179,6 +191,9 @@ func New(b Backend, opts Options) http.Handler {
 	}
 	if s.maxBody <= 0 {
 		s.maxBody = DefaultMaxBodyBytes
+	}
+	if s.maxInflight <= 0 {
+		s.maxInflight = DefaultMaxInflightBytes
 	}
 	if opts.PubSub.JWKSURL != "" {
 		s.pubsub = newJWTVerifier(opts.PubSub, s.now, s.log)

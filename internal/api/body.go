@@ -13,10 +13,31 @@ import (
 	"github.com/vigil-sec/vigil/internal/source"
 )
 
+// inflightFactor is how much memory an ingest request may need per byte of
+// its body while it is read, gunzipped, parsed and published.
+const inflightFactor = 4
+
+// admit reserves memory for an ingest request before its body is read, so
+// that concurrent requests cannot exhaust memory: over the in-flight limit
+// the request is refused with 503 and Retry-After. The caller releases the
+// reservation when it is done with the body.
+func (s *server) admit(c *call) (release func(), err error) {
+	size := s.maxBody
+	if c.r.ContentLength > 0 && c.r.ContentLength < size {
+		size = c.r.ContentLength
+	}
+	cost := size * inflightFactor
+	if n := s.inflight.Add(cost); n > s.maxInflight && n != cost {
+		s.inflight.Add(-cost)
+		return nil, fmt.Errorf("%w: more than %d MiB of ingest requests are in progress; retry shortly", ErrBusy, s.maxInflight>>20)
+	}
+	return func() { s.inflight.Add(-cost) }, nil
+}
+
 // readIngestBody reads an ingest request body, bounded by MaxBodyBytes, and
 // gunzips it — when Content-Encoding says gzip, or when the body starts
 // with the gzip magic bytes as files copied from S3 do — bounded by
-// MaxBodyBytes again.
+// MaxBodyBytes again. The request must hold a reservation from admit.
 func (s *server) readIngestBody(c *call) ([]byte, error) {
 	r := c.r
 	if r.ContentLength > s.maxBody {

@@ -36,6 +36,11 @@ func (s *server) ingest(c *call) error {
 
 // ingestBody reads the body and hands it to the backend.
 func (s *server) ingestBody(c *call, kind string) (IngestResult, error) {
+	release, err := s.admit(c)
+	if err != nil {
+		return IngestResult{}, err
+	}
+	defer release()
 	body, err := s.readIngestBody(c)
 	if err != nil {
 		return IngestResult{}, err
@@ -82,6 +87,11 @@ func firehoseHeaderID(r *http.Request) string {
 
 // ingestFirehose serves POST /api/v1/ingest/firehose.
 func (s *server) ingestFirehose(c *call) error {
+	release, err := s.admit(c)
+	if err != nil {
+		return err
+	}
+	defer release()
 	body, err := s.readIngestBody(c)
 	if err != nil {
 		return err
@@ -116,6 +126,11 @@ func (s *server) writeFirehose(c *call, status int, errMsg string) {
 // retries anything else; a 400 for a body that is not a push message at
 // all lets the subscription's dead-letter policy take it.
 func (s *server) ingestPubSub(c *call) error {
+	release, err := s.admit(c)
+	if err != nil {
+		return err
+	}
+	defer release()
 	body, err := s.readIngestBody(c)
 	if err != nil {
 		return err
@@ -141,6 +156,11 @@ var validationEventType = []byte("Microsoft.EventGrid.SubscriptionValidationEven
 // ingestEventGrid serves POST /api/v1/ingest/eventgrid. A subscription
 // validation event is answered with its code instead of being ingested.
 func (s *server) ingestEventGrid(c *call) error {
+	release, err := s.admit(c)
+	if err != nil {
+		return err
+	}
+	defer release()
 	body, err := s.readIngestBody(c)
 	if err != nil {
 		return err

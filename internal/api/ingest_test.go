@@ -280,3 +280,33 @@ func TestPubSubSharedToken(t *testing.T) {
 		t.Error("the shared token appears in the logs")
 	}
 }
+
+func TestIngestAdmission(t *testing.T) {
+	// Each of these bodies reserves 4 × 7 bytes.
+	e := newEnv(t, func(o *api.Options) { o.MaxInflightBytes = 40 })
+	started, release := make(chan struct{}), make(chan struct{})
+	e.b.IngestFunc = func(string, []byte) (api.IngestResult, error) {
+		close(started)
+		<-release
+		return api.IngestResult{Accepted: 1}, nil
+	}
+	tok := e.b.Token(authz.Ingest)
+	done := make(chan int)
+	go func() { done <- e.do(t, req{method: "POST", path: "/api/v1/ingest/auto", token: tok, body: `{"k":1}`}).status }()
+	<-started
+	// The first request holds the whole in-flight budget: the next one
+	// is refused before its body is read.
+	r := e.do(t, req{method: "POST", path: "/api/v1/ingest/auto", token: tok, body: `{"k":2}`})
+	checkError(t, "over the in-flight limit", r, 503, "busy")
+	if r.header.Get("Retry-After") == "" {
+		t.Error("503 without Retry-After")
+	}
+	close(release)
+	if code := <-done; code != 202 {
+		t.Errorf("the admitted request: %d", code)
+	}
+	e.b.IngestFunc = func(string, []byte) (api.IngestResult, error) { return api.IngestResult{Accepted: 1}, nil }
+	if r := e.do(t, req{method: "POST", path: "/api/v1/ingest/auto", token: tok, body: `{"k":3}`}); r.status != 202 {
+		t.Errorf("after the first finished: %d", r.status)
+	}
+}

@@ -195,16 +195,13 @@ func (v *jwtVerifier) checkClaims(c *jwtClaims) (string, error) {
 	if c.Nbf != nil && unixTime(*c.Nbf).After(now.Add(jwtLeeway)) {
 		return "", badPushToken("not valid yet")
 	}
-	if want := v.cfg.ServiceAccountEmail; want != "" {
-		if !strings.EqualFold(c.Email, want) {
-			return "", badPushToken("issued for %q, not the configured service account", truncate(c.Email, 128))
-		}
-		if !c.EmailVerified {
-			return "", badPushToken("email not verified")
-		}
+	// Any Google account can mint a token for this audience: only the push
+	// subscription's own service account is trusted.
+	if c.Email == "" || !c.EmailVerified {
+		return "", badPushToken("no verified email claim")
 	}
-	if c.Email == "" {
-		return "pubsub-push", nil
+	if !strings.EqualFold(c.Email, v.cfg.ServiceAccountEmail) {
+		return "", badPushToken("issued for %q, not the configured service account", truncate(c.Email, 128))
 	}
 	return c.Email, nil
 }

@@ -259,7 +259,7 @@ func TestPubSubJWKSUnavailable(t *testing.T) {
 	ks := httptest.NewServer(keys)
 	defer ks.Close()
 	e := newEnv(t, func(o *api.Options) {
-		o.PubSub = api.PubSubAuth{JWKSURL: ks.URL, Audience: audience, HTTPClient: ks.Client()}
+		o.PubSub = api.PubSubAuth{JWKSURL: ks.URL, Audience: audience, ServiceAccountEmail: "pubsub-push@proj-1.iam.gserviceaccount.com", HTTPClient: ks.Client()}
 	})
 	tok := signJWT(t, k1, map[string]any{"alg": "RS256", "kid": "k1"}, goodClaims(e.clock.Now()))
 	r := e.do(t, req{method: "POST", path: "/api/v1/ingest/pubsub", body: `{"message":{}}`, header: map[string]string{"Authorization": "Bearer " + tok}})

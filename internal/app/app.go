@@ -86,7 +86,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Write
 		return nil, err
 	}
 	m := s.metrics
-	s.ingester = pipeline.NewIngester(decode.Builtin(), s.bus, int64(cfg.Server.MaxInflightBytes), pipeline.IngestMetrics{
+	s.ingester = pipeline.NewIngester(decode.Builtin(), s.bus, pipeline.IngestMetrics{
 		Events:       func(src string, n int) { m.eventsIn.WithLabelValues(src).Add(float64(n)) },
 		DecodeErrors: func(kind string, n int) { m.decodeErrors.WithLabelValues(kind).Add(float64(n)) },
 	})
@@ -104,9 +104,10 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Write
 	})
 	ps := cfg.Ingest.PubSub
 	s.handler = api.New(&backend{s: s}, api.Options{
-		MaxBodyBytes: int64(cfg.Server.MaxBodyBytes),
-		Metrics:      promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}),
-		Logger:       log,
+		MaxBodyBytes:     int64(cfg.Server.MaxBodyBytes),
+		MaxInflightBytes: int64(cfg.Server.MaxInflightBytes),
+		Metrics:          promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}),
+		Logger:           log,
 		PubSub: api.PubSubAuth{JWKSURL: ps.JWKSURL, Audience: ps.Audience, Issuer: ps.Issuer,
 			ServiceAccountEmail: ps.ServiceAccountEmail, SharedToken: ps.SharedToken.Reveal()},
 		Now: s.now,

@@ -58,6 +58,9 @@ func (b *backend) Ingest(ctx context.Context, kind string, body []byte) (api.Ing
 	if errors.Is(err, pipeline.ErrBusy) {
 		return api.IngestResult{}, fmt.Errorf("%w: %v", api.ErrBusy, err)
 	}
+	if errors.Is(err, pipeline.ErrTooLarge) {
+		return api.IngestResult{}, fmt.Errorf("%w: %v", api.ErrInvalid, err)
+	}
 	if err != nil {
 		return api.IngestResult{}, err
 	}

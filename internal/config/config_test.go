@@ -64,8 +64,9 @@ func TestParseValues(t *testing.T) {
 		{"listen on every interface", "server: {listen: ':0'}", func(c *Config) { c.Server.Listen = ":0" }},
 		{"listen on IPv6", "server: {listen: '[::1]:8717'}", func(c *Config) { c.Server.Listen = "[::1]:8717" }},
 		{"listen on a host name", "server: {listen: 'vigil.internal:8717'}", func(c *Config) { c.Server.Listen = "vigil.internal:8717" }},
-		{"jwks on loopback http", "ingest: {pubsub: {jwks_url: 'http://127.0.0.1:9999/certs', audience: a}}", func(c *Config) {
+		{"jwks on loopback http", "ingest: {pubsub: {jwks_url: 'http://127.0.0.1:9999/certs', audience: a, service_account_email: p@x.iam.gserviceaccount.com}}", func(c *Config) {
 			c.Ingest.PubSub.JWKSURL, c.Ingest.PubSub.Audience = "http://127.0.0.1:9999/certs", "a"
+			c.Ingest.PubSub.ServiceAccountEmail = "p@x.iam.gserviceaccount.com"
 		}},
 		{"bus URL with credentials", "bus: {url: 'nats://user:pw@nats:4222'}", func(c *Config) { c.Bus.URL = "nats://user:pw@nats:4222" }},
 		{"inline secret", "ingest: {pubsub: {shared_token: 0123456789abcdef}}", func(c *Config) {

@@ -85,6 +85,10 @@ func (l *loader) validatePubSub(p *PubSub) {
 		if strings.TrimSpace(p.Issuer) == "" {
 			l.keyf(l.placed(at+"issuer", at+"jwks_url"), "ingest.pubsub.issuer must be set when jwks_url is (Google's is https://accounts.google.com)")
 		}
+		if p.ServiceAccountEmail == "" {
+			l.keyf(l.placed(at+"service_account_email", at+"jwks_url"),
+				"ingest.pubsub.service_account_email must be set when jwks_url is: any Google account can mint a token for the push URL's audience, so only the push subscription's service account may be trusted")
+		}
 	} else {
 		for _, kv := range [][2]string{{"audience", p.Audience}, {"service_account_email", p.ServiceAccountEmail}} {
 			if kv[1] != "" {

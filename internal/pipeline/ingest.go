@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"sync/atomic"
 	"time"
 
 	"github.com/vigil-sec/vigil/internal/bus"
@@ -52,19 +51,27 @@ type IngestMetrics struct {
 
 // Ingester decodes bodies and publishes their events.
 type Ingester struct {
-	reg      *decode.Registry
-	bus      Publisher
-	metrics  IngestMetrics
-	maxBytes int64
-	inflight atomic.Int64
-	now      func() time.Time
+	reg     *decode.Registry
+	bus     Publisher
+	metrics IngestMetrics
+	now     func() time.Time
 }
 
-// NewIngester returns an ingester that lets at most maxInflight bytes of
-// request bodies be processed at once.
-func NewIngester(reg *decode.Registry, p Publisher, maxInflight int64, m IngestMetrics) *Ingester {
-	return &Ingester{reg: reg, bus: p, metrics: m, maxBytes: maxInflight, now: time.Now}
+// NewIngester returns an ingester.
+func NewIngester(reg *decode.Registry, p Publisher, m IngestMetrics) *Ingester {
+	return &Ingester{reg: reg, bus: p, metrics: m, now: time.Now}
 }
+
+// Expansion bounds what one body may decode to: wrappers carry base64 and
+// gzip, so a small body can hold much more data.
+const (
+	expansionFactor = 8
+	minExpansion    = 64 << 20
+)
+
+// ErrTooLarge is wrapped by Ingest's error when a body decodes to more than
+// its expansion budget.
+var ErrTooLarge = errors.New("body expands too much")
 
 // Envelope of a bus message: the event with the time it was ingested, from
 // which detection latency is measured.
@@ -80,17 +87,12 @@ func message(ev *event.Event, ingested time.Time, buf []byte) []byte {
 // every event is stored in the bus. A body that is not the format at all
 // returns an error wrapping source.ErrNotFormat and publishes nothing.
 func (in *Ingester) Ingest(ctx context.Context, kind string, body []byte) (IngestResult, error) {
-	if n := in.inflight.Add(int64(len(body))); n > in.maxBytes && n != int64(len(body)) {
-		in.inflight.Add(-int64(len(body)))
-		return IngestResult{}, fmt.Errorf("%w: more than %d MiB of requests are being processed", ErrBusy, in.maxBytes>>20)
-	}
-	defer in.inflight.Add(-int64(len(body)))
 	rd, err := in.reg.NewReader(decode.Options{Kind: kind})
 	if err != nil {
 		return IngestResult{}, fmt.Errorf("%w: %v", source.ErrNotFormat, err)
 	}
-	c := &collector{now: in.now(), maxMsg: int(in.bus.MaxPayload()) - 1024}
-	if err := rd.Read(bytes.NewReader(body), c, nil); err != nil {
+	c := &collector{now: in.now(), maxMsg: int(in.bus.MaxPayload()) - 1024, budget: max(minExpansion, expansionFactor*len(body))}
+	if err := rd.Read(bytes.NewReader(body), c, c.over); err != nil {
 		if in.metrics.DecodeErrors != nil {
 			in.metrics.DecodeErrors(kind, 1)
 		}
@@ -98,6 +100,13 @@ func (in *Ingester) Ingest(ctx context.Context, kind string, body []byte) (Inges
 			return IngestResult{}, err
 		}
 		return IngestResult{}, fmt.Errorf("%w: %v", source.ErrNotFormat, err)
+	}
+	if c.over() {
+		return IngestResult{}, fmt.Errorf("%w: the %d KiB body decodes to more than %d MiB of events; send smaller batches", ErrTooLarge, len(body)>>10, c.budget>>20)
+	}
+	if len(c.msgs) == 0 && len(c.rejected) > 0 && c.allNotFormat {
+		// Every record is of another format: the body as a whole is.
+		return IngestResult{}, fmt.Errorf("%w: %s", source.ErrNotFormat, c.rejected[0].Error)
 	}
 	res := IngestResult{Rejected: c.rejected}
 	if len(c.rejected) > 0 && in.metrics.DecodeErrors != nil {
@@ -126,13 +135,16 @@ func (in *Ingester) Ingest(ctx context.Context, kind string, body []byte) (Inges
 // collector turns decoded events into bus messages. Events in one body
 // with the same ID are sent once.
 type collector struct {
-	now      time.Time
-	maxMsg   int // the bus's message limit, less room for headers
-	n        int
-	msgs     []bus.Msg
-	seen     map[string]bool
-	rejected []Rejection
-	bySource map[string]int
+	now          time.Time
+	maxMsg       int // the bus's message limit, less room for headers
+	budget       int // bytes of messages the body may decode to
+	size         int // bytes of messages so far
+	allNotFormat bool
+	n            int
+	msgs         []bus.Msg
+	seen         map[string]bool
+	rejected     []Rejection
+	bySource     map[string]int
 }
 
 func (c *collector) Event(e *event.Event) {
@@ -150,11 +162,20 @@ func (c *collector) Event(e *event.Event) {
 			Error: fmt.Sprintf("event %s is %d KiB, larger than the bus's %d KiB message limit", e.ID, len(data)>>10, c.maxMsg>>10)})
 		return
 	}
+	c.size += len(data)
 	c.bySource[e.Source]++
 	c.msgs = append(c.msgs, bus.Msg{ID: e.ID, Subject: bus.SubjectPrefix + e.Source, Data: data})
 }
 
+// over reports whether the body has decoded past its budget; decoding
+// stops then.
+func (c *collector) over() bool { return c.size > c.budget }
+
 func (c *collector) Fail(err *source.RecordError) {
+	if len(c.rejected) == 0 {
+		c.allNotFormat = true
+	}
+	c.allNotFormat = c.allNotFormat && errors.Is(err, source.ErrNotFormat)
 	c.rejected = append(c.rejected, Rejection{Index: c.n, Error: err.Error()})
 	c.n++
 }

@@ -1,15 +1,22 @@
 package pipeline
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
+	"encoding/base64"
+	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/vigil-sec/vigil/internal/bus"
 	"github.com/vigil-sec/vigil/internal/decode"
 	"github.com/vigil-sec/vigil/internal/detect"
+	"github.com/vigil-sec/vigil/internal/source"
 	"github.com/vigil-sec/vigil/internal/store"
 )
 
@@ -60,7 +67,7 @@ func newEnv(t testing.TB) *env {
 	}
 	t.Cleanup(func() { db.Close() })
 	set := detect.Load([]detect.File{{Name: "stop.yml", Data: []byte(stopRule)}}, detect.Options{})
-	return &env{bus: b, db: db, in: NewIngester(decode.Builtin(), b, 1<<30, IngestMetrics{}),
+	return &env{bus: b, db: db, in: NewIngester(decode.Builtin(), b, IngestMetrics{}),
 		det: NewDetector(b, db, set.Engine, DetectorOptions{DedupWindow: time.Hour})}
 }
 
@@ -122,4 +129,98 @@ func BenchmarkDetect(b *testing.B) {
 	start := time.Now()
 	e.drain(b, int64(total))
 	b.ReportMetric(float64(total)/time.Since(start).Seconds(), "events/s")
+}
+
+// fakeBus records what ingest publishes.
+type fakeBus struct{ msgs []bus.Msg }
+
+func (f *fakeBus) Publish(_ context.Context, msgs []bus.Msg) (int, error) {
+	f.msgs = append(f.msgs, msgs...)
+	return 0, nil
+}
+
+func (f *fakeBus) MaxPayload() int64 { return 1 << 20 }
+
+func TestIngestRefusals(t *testing.T) {
+	fb := &fakeBus{}
+	in := NewIngester(decode.Builtin(), fb, IngestMetrics{})
+	ctx := context.Background()
+	// JSON Lines of which no line is any known format: the body as a
+	// whole is not the format.
+	if _, err := in.Ingest(ctx, "auto", []byte("{\"a\":1}\n{\"b\":2}\n")); !errors.Is(err, source.ErrNotFormat) {
+		t.Errorf("unknown JSON Lines: %v", err)
+	}
+	// One event over the bus's message limit is a rejected record; the
+	// others go through.
+	big := strings.Repeat("x", 2<<20)
+	body := `{"Records":[` + string(records(0, 1))[12:len(records(0, 1))-2] + `,{"eventVersion":"1.09","eventTime":"2026-11-20T10:00:00Z","eventSource":"s3.amazonaws.com","eventName":"PutObject","awsRegion":"us-east-1","eventID":"big","requestParameters":{"x":"` + big + `"}}]}`
+	res, err := in.Ingest(ctx, "cloudtrail", []byte(body))
+	if err != nil || res.Accepted != 1 || len(res.Rejected) != 1 || !strings.Contains(res.Rejected[0].Error, "message limit") {
+		t.Errorf("oversize event: %+v %v", res, err)
+	}
+	if len(fb.msgs) != 1 {
+		t.Errorf("published %d messages", len(fb.msgs))
+	}
+}
+
+func TestIngestExpansionBudget(t *testing.T) {
+	in := NewIngester(decode.Builtin(), &fakeBus{}, IngestMetrics{})
+	// A Firehose body of gzipped records: small on the wire, about 100 MiB
+	// of events decoded.
+	var body strings.Builder
+	body.WriteString(`{"requestId":"r","timestamp":1795167000000,"records":[`)
+	for r := 0; r < 20; r++ {
+		var payload bytes.Buffer
+		zw := gzip.NewWriter(&payload)
+		zw.Write([]byte(`{"messageType":"DATA_MESSAGE","owner":"111122223333","logGroup":"/aws/app","logStream":"s","subscriptionFilters":["f"],"logEvents":[`))
+		for i := 0; i < 4000; i++ {
+			if i > 0 {
+				zw.Write([]byte(","))
+			}
+			fmt.Fprintf(zw, `{"id":"%d-%d","timestamp":1795167000000,"message":"%s"}`, r, i, strings.Repeat("a", 1000))
+		}
+		zw.Write([]byte("]}"))
+		zw.Close()
+		if r > 0 {
+			body.WriteByte(',')
+		}
+		body.WriteString(`{"data":"` + base64.StdEncoding.EncodeToString(payload.Bytes()) + `"}`)
+	}
+	body.WriteString(`]}`)
+	_, err := in.Ingest(context.Background(), "firehose", []byte(body.String()))
+	if !errors.Is(err, ErrTooLarge) {
+		t.Errorf("a %d KiB body that decodes to hundreds of MiB: %v", body.Len()>>10, err)
+	}
+}
+
+// FuzzIngest drives the real ingest path — framing, every decoder, message
+// building, the size limits — with arbitrary bodies.
+func FuzzIngest(f *testing.F) {
+	f.Add("auto", records(0, 3))
+	f.Add("cloudtrail", []byte(`{"Records":{}}`))
+	f.Add("firehose", []byte(`{"requestId":"r","records":[{"data":"!!"}]}`))
+	f.Add("pubsub", []byte(`{"message":{"data":"e30="}}`))
+	f.Add("lambda", []byte("START RequestId: 1 Version: $LATEST\n"))
+	kinds := decode.Builtin().Kinds()
+	f.Fuzz(func(t *testing.T, kind string, body []byte) {
+		if !slices.Contains(kinds, kind) {
+			kind = "auto"
+		}
+		fb := &fakeBus{}
+		res, err := NewIngester(decode.Builtin(), fb, IngestMetrics{}).Ingest(context.Background(), kind, body)
+		if err != nil {
+			if len(fb.msgs) > 0 {
+				t.Fatalf("an ingest error (%v) published %d messages", err, len(fb.msgs))
+			}
+			return
+		}
+		if res.Accepted != len(fb.msgs) {
+			t.Fatalf("accepted %d but published %d", res.Accepted, len(fb.msgs))
+		}
+		for _, m := range fb.msgs {
+			if _, _, err := ParseMessage(m.Data); err != nil {
+				t.Fatalf("published an unreadable message: %v", err)
+			}
+		}
+	})
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/vigil-sec/vigil/internal/alert"
@@ -66,8 +67,10 @@ func (t *Tx) RaiseAlert(ctx context.Context, a *alert.Alert, window time.Duratio
 		if a.FirstSeen.Before(cur.FirstSeen) {
 			cur.FirstSeen = a.FirstSeen
 		}
-		if len(cur.EventIDs) < alert.MaxEventRefs {
-			cur.EventIDs = append(cur.EventIDs, a.EventIDs...)
+		for _, id := range a.EventIDs {
+			if len(cur.EventIDs) < alert.MaxEventRefs && !slices.Contains(cur.EventIDs, id) {
+				cur.EventIDs = append(cur.EventIDs, id)
+			}
 		}
 		cur.UpdatedAt = now
 		_, err := t.tx.ExecContext(ctx, `UPDATE alerts SET count = ?, first_seen = ?, last_seen = ?, event_ids = ?, updated_at = ? WHERE id = ?`,

@@ -19,6 +19,7 @@ type Tx struct {
 	db        *DB
 	silences  []*silenceRow
 	committed bool
+	now       time.Time // stored_at of the transaction's events
 }
 
 // Begin starts a pipeline transaction.
@@ -28,13 +29,13 @@ func (db *DB) Begin(ctx context.Context) (*Tx, error) {
 		return nil, fmt.Errorf("store: begin: %w", err)
 	}
 	stmt, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO events
-		(id, time, cloud, source, account, action, principal, source_ip, function, body)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+		(id, time, stored_at, cloud, source, account, action, principal, source_ip, function, body)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 	if err != nil {
 		tx.Rollback()
 		return nil, fmt.Errorf("store: prepare: %w", err)
 	}
-	return &Tx{tx: tx, insertEv: stmt, db: db}, nil
+	return &Tx{tx: tx, insertEv: stmt, db: db, now: time.Now()}, nil
 }
 
 // AddEvent stores an event unless one with its ID is stored already, and
@@ -44,7 +45,7 @@ func (t *Tx) AddEvent(ctx context.Context, ev *event.Event, body []byte) (bool, 
 	if tm.IsZero() {
 		tm = time.Now()
 	}
-	res, err := t.insertEv.ExecContext(ctx, ev.ID, ms(tm), ev.Cloud, ev.Source, ev.Account, ev.Action,
+	res, err := t.insertEv.ExecContext(ctx, ev.ID, ms(tm), ms(t.now), ev.Cloud, ev.Source, ev.Account, ev.Action,
 		ev.Principal, ev.SourceIP, ev.Function, body)
 	if err != nil {
 		return false, fmt.Errorf("store: adding event %s: %w", ev.ID, err)
@@ -110,11 +111,14 @@ func (db *DB) SearchEvents(ctx context.Context, q EventQuery) ([]StoredEvent, st
 	return out, "", rows.Err()
 }
 
-// DeleteEventsBefore deletes events older than t, at most batch at a time so
-// that writers are not blocked for long, and returns how many it deleted.
+// DeleteEventsBefore deletes events stored before t, at most batch at a
+// time so that writers are not blocked for long, and returns how many it
+// deleted. Retention goes by when Vigil stored an event, not by the
+// event's own time, so that a backfill of old logs is kept, and replayed
+// events keep being recognized as duplicates for the retention period.
 func (db *DB) DeleteEventsBefore(ctx context.Context, t time.Time, batch int) (int64, error) {
 	res, err := db.w.ExecContext(ctx, `DELETE FROM events WHERE seq IN
-		(SELECT seq FROM events WHERE time < ? ORDER BY time LIMIT ?)`, ms(t), batch)
+		(SELECT seq FROM events WHERE stored_at < ? ORDER BY stored_at LIMIT ?)`, ms(t), batch)
 	if err != nil {
 		return 0, fmt.Errorf("store: retention: %w", err)
 	}

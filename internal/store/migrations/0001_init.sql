@@ -2,7 +2,8 @@
 CREATE TABLE events (
     seq       INTEGER PRIMARY KEY,
     id        TEXT    NOT NULL UNIQUE,
-    time      INTEGER NOT NULL, -- unix milliseconds
+    time      INTEGER NOT NULL, -- the event's time, unix milliseconds
+    stored_at INTEGER NOT NULL, -- when Vigil stored it; retention applies to this
     cloud     TEXT    NOT NULL,
     source    TEXT    NOT NULL,
     account   TEXT    NOT NULL,
@@ -13,6 +14,7 @@ CREATE TABLE events (
     body      BLOB    NOT NULL
 );
 CREATE INDEX events_time      ON events (time, seq);
+CREATE INDEX events_stored_at ON events (stored_at);
 CREATE INDEX events_principal ON events (principal, time, seq);
 CREATE INDEX events_source_ip ON events (source_ip, time, seq);
 CREATE INDEX events_action    ON events (action, time, seq);
