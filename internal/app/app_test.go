@@ -19,9 +19,18 @@ import (
 
 // start runs a server on a free port with its data in dir and returns its
 // base URL and admin token.
-func start(t *testing.T, dir string) (string, string, func()) {
+func start(t *testing.T, dir string, configure ...func(*config.Config)) (string, string, func()) {
+	t.Helper()
+	_, base, tok, stop := startServer(t, dir, configure...)
+	return base, tok, stop
+}
+
+func startServer(t *testing.T, dir string, configure ...func(*config.Config)) (*Server, string, string, func()) {
 	t.Helper()
 	cfg := config.Default()
+	for _, c := range configure {
+		c(cfg)
+	}
 	cfg.Server.Listen = "127.0.0.1:0"
 	cfg.Server.Data = dir
 	cfg.Server.ShutdownTimeout = 10 * time.Second
@@ -40,7 +49,7 @@ func start(t *testing.T, dir string) (string, string, func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return "http://" + srv.Addr(), strings.TrimSpace(string(tok)), func() {
+	return srv, "http://" + srv.Addr(), strings.TrimSpace(string(tok)), func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("server: %v", err)
@@ -123,6 +132,7 @@ func TestServeIngestToAlert(t *testing.T) {
 	if code := call(t, "POST", base+"/api/v1/alerts/"+got.Alerts[0].ID+"/ack", admin, nil, nil); code != http.StatusOK {
 		t.Errorf("ack: %d", code)
 	}
+	checkMetrics(t, base, admin)
 	stop()
 
 	// Restart on the same data: state is kept, nothing is processed twice.
@@ -155,6 +165,17 @@ func TestServeRejectsBadInput(t *testing.T) {
 	if st.Events != 0 {
 		t.Errorf("bad input stored %d events", st.Events)
 	}
+	req, _ := http.NewRequest("GET", base+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+admin)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(b), `vigil_decode_errors_total{kind="cloudtrail"} 1`) {
+		t.Errorf("/metrics does not count the bad body: %s", b)
+	}
 }
 
 func TestDemoPayloadMovesDates(t *testing.T) {
@@ -169,4 +190,101 @@ func TestDemoPayloadMovesDates(t *testing.T) {
 	if string(out) != want {
 		t.Errorf("got  %s\nwant %s", out, want)
 	}
+}
+
+func TestSilencesApplyToExistingAlerts(t *testing.T) {
+	base, admin, stop := start(t, t.TempDir())
+	defer stop()
+	body := []byte(`{"Records":[` + record("StopLogging", "s-1", "arn:aws:iam::111122223333:user/pentester", 0) + `]}`)
+	call(t, "POST", base+"/api/v1/ingest/cloudtrail", admin, body, nil)
+	waitAlerts(t, base, admin, func(l alertList) bool { return len(l.Alerts) == 1 })
+	var sil struct{ ID string }
+	code := call(t, "POST", base+"/api/v1/silences", admin, []byte(`{"matchers":["principal=\"arn:aws:iam::111122223333:user/pentester\""],"duration":"1h","comment":"authorized test"}`), &sil)
+	if code != http.StatusCreated && code != http.StatusOK {
+		t.Fatalf("create silence: %d", code)
+	}
+	var l struct{ Alerts []struct{ Silenced bool } }
+	call(t, "GET", base+"/api/v1/alerts", admin, nil, &l)
+	if len(l.Alerts) != 1 || !l.Alerts[0].Silenced {
+		t.Errorf("an alert raised before the silence is not silenced: %+v", l)
+	}
+	call(t, "DELETE", base+"/api/v1/silences/"+sil.ID, admin, nil, nil)
+	call(t, "GET", base+"/api/v1/alerts", admin, nil, &l)
+	if len(l.Alerts) != 1 || l.Alerts[0].Silenced {
+		t.Errorf("an alert stays silenced after its silence expired: %+v", l)
+	}
+}
+
+// checkMetrics scrapes /metrics and checks the series the server exports.
+func checkMetrics(t *testing.T, base, token string) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", base+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	text := string(b)
+	for _, want := range []string{
+		`vigil_events_ingested_total{source="aws.cloudtrail"} 6`,
+		`vigil_events_stored_total 3`,
+		`vigil_alerts_total{rule="`,
+		`severity="critical"} 1`,
+		`vigil_detection_latency_seconds_count 3`,
+		`vigil_stream_lag_events`,
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("/metrics has no %q", want)
+		}
+	}
+}
+
+func TestReloadKeepsRulesOnError(t *testing.T) {
+	rulesDir := t.TempDir()
+	write := func(name, title, event string) {
+		rule := "title: " + title + "\nid: 6b1f1d4e-3a1c-4c1e-9b7a-0f2d9e8c7b" + fmt.Sprintf("%02x", len(title)) + "\nlevel: high\nlogsource: {product: aws, service: cloudtrail}\ndetection:\n  sel:\n    eventName: " + event + "\n  condition: sel\n"
+		if err := os.WriteFile(filepath.Join(rulesDir, name), []byte(rule), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("a.yml", "Custom A", "CustomA")
+	srv, base, admin, stop := startServer(t, t.TempDir(), func(c *config.Config) {
+		c.Detect.Builtin = false
+		c.Detect.Rules = []string{rulesDir}
+	})
+	defer stop()
+	post := func(id, name string) {
+		body := []byte(`{"Records":[` + record(name, id, "arn:aws:iam::111122223333:user/"+id, 0) + `]}`)
+		if code := call(t, "POST", base+"/api/v1/ingest/cloudtrail", admin, body, nil); code != http.StatusAccepted {
+			t.Fatalf("ingest: %d", code)
+		}
+	}
+	post("r1", "CustomA")
+	waitAlerts(t, base, admin, func(l alertList) bool { return len(l.Alerts) == 1 })
+
+	// A broken rule file: the reload fails and the running rules stay.
+	if err := os.WriteFile(filepath.Join(rulesDir, "broken.yml"), []byte("title: x\nlogsource: {product: aws, service: cloudtrail}\ndetection:\n  sel:\n    a|nope: 1\n  condition: sel\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.ReloadRules(); err == nil || !strings.Contains(err.Error(), "broken.yml:5") {
+		t.Fatalf("reload with a broken rule: %v", err)
+	}
+	var e struct{ Error, Code string }
+	if code := call(t, "POST", base+"/api/v1/rules/reload", admin, nil, &e); code != http.StatusBadRequest || !strings.Contains(e.Error, "broken.yml") {
+		t.Errorf("API reload with a broken rule: %d %+v", code, e)
+	}
+	post("r2", "CustomA")
+	waitAlerts(t, base, admin, func(l alertList) bool { return len(l.Alerts) == 2 })
+
+	// Fixed, with a new rule: the reload takes.
+	os.Remove(filepath.Join(rulesDir, "broken.yml"))
+	write("b.yml", "Custom Bee", "CustomB")
+	var st struct{ Loaded []struct{ Title string } }
+	if code := call(t, "POST", base+"/api/v1/rules/reload", admin, nil, &st); code != http.StatusOK || len(st.Loaded) != 2 {
+		t.Fatalf("reload: %d %+v", code, st)
+	}
+	post("r3", "CustomB")
+	waitAlerts(t, base, admin, func(l alertList) bool { return len(l.Alerts) == 3 })
 }

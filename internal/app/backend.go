@@ -72,15 +72,49 @@ func (b *backend) Ingest(ctx context.Context, kind string, body []byte) (api.Ing
 }
 
 func (b *backend) ListAlerts(ctx context.Context, f store.AlertFilter) ([]*alert.Alert, string, error) {
-	return b.s.db.ListAlerts(ctx, f)
+	list, next, err := b.s.db.ListAlerts(ctx, f)
+	if err != nil {
+		return nil, "", err
+	}
+	return list, next, b.markSilenced(ctx, list...)
 }
 
 func (b *backend) GetAlert(ctx context.Context, id string) (*alert.Alert, error) {
-	return b.s.db.GetAlert(ctx, id)
+	a, err := b.s.db.GetAlert(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return a, b.markSilenced(ctx, a)
 }
 
 func (b *backend) SetAlertStatus(ctx context.Context, id string, st alert.Status, by string) (*alert.Alert, error) {
-	return b.s.db.SetAlertStatus(ctx, id, st, by, b.s.now())
+	a, err := b.s.db.SetAlertStatus(ctx, id, st, by, b.s.now())
+	if err != nil {
+		return nil, err
+	}
+	return a, b.markSilenced(ctx, a)
+}
+
+// markSilenced sets each alert's silenced state from the silences active
+// now, as Alertmanager does: a silence covers the alerts that exist when
+// it is created, and stops covering them when it expires.
+func (b *backend) markSilenced(ctx context.Context, alerts ...*alert.Alert) error {
+	now := b.s.now()
+	silences, err := b.s.db.ListSilences(ctx, false, now)
+	if err != nil {
+		return err
+	}
+	for _, a := range alerts {
+		a.Silenced, a.SilenceID = false, ""
+		labels := a.Labels()
+		for _, s := range silences {
+			if s.Active(now) && s.Matches(labels) {
+				a.Silenced, a.SilenceID = true, s.ID
+				break
+			}
+		}
+	}
+	return nil
 }
 
 func (b *backend) SearchEvents(ctx context.Context, q store.EventQuery) ([]store.StoredEvent, string, error) {

@@ -240,7 +240,7 @@ func newEventsSearchCmd(s *streams) *cobra.Command {
 	fl := cmd.Flags()
 	fl.StringVar(&q.Principal, "principal", "", "only events by this principal")
 	fl.StringVar(&q.SourceIP, "source-ip", "", "only events from this IP address")
-	fl.StringVar(&q.Action, "action", "", "only events of this action, e.g. lambda:AddPermission")
+	fl.StringVar(&q.Action, "action", "", "only events of this action, e.g. AddPermission20150331v2 or function.timeout")
 	fl.StringVar(&q.Function, "function", "", "only events on this function")
 	fl.StringVar(&q.Account, "account", "", "only events in this account, subscription or project")
 	fl.StringVar(&q.Source, "source", "", "only events of this source, e.g. aws.cloudtrail")

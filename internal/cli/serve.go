@@ -54,6 +54,11 @@ alerts appear within seconds.`,
 			}
 			log := newLogger(s, cfg)
 			ctx := cmd.Context()
+			// Take SIGHUP before anything starts, so that a reload
+			// requested while the server opens does not end it.
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
 			srv, err := app.New(ctx, cfg, log, s.errOut)
 			if err != nil {
 				return err
@@ -61,9 +66,6 @@ alerts appear within seconds.`,
 			if err := srv.Listen(); err != nil {
 				return err
 			}
-			hup := make(chan os.Signal, 1)
-			signal.Notify(hup, syscall.SIGHUP)
-			defer signal.Stop(hup)
 			go func() {
 				for range hup {
 					if _, err := srv.ReloadRules(); err != nil {

@@ -187,10 +187,36 @@ func (f *framer) run() error {
 		return err
 	}
 	if tooLong {
-		return fmt.Errorf("input is not JSON Lines and is larger than the %d MiB document limit", f.rd.opts.MaxDocument>>20)
+		// One document over the limit, or JSON Lines whose first line
+		// is: what follows tells.
+		if rest, err := f.onlySpaceLeft(); err != nil || rest {
+			return fmt.Errorf("input is larger than the %d MiB document limit", f.rd.opts.MaxDocument>>20)
+		}
+		source.Failf(f.sink, "line 1", "line is longer than the %d MiB limit", f.rd.opts.MaxDocument>>20)
+		return f.jsonLines()
 	}
 	doc := &f.buf.doc
 	perr := doc.Parse(line)
+	if perr != nil && !errors.Is(perr, jsondoc.ErrTrailing) {
+		// JSON Lines with a bad first line, if the second line is a
+		// document of its own; otherwise a document spanning lines.
+		first := bytes.Clone(line)
+		second, tooLong, err := f.readLine()
+		switch {
+		case err == io.EOF:
+			return fmt.Errorf("input is not valid JSON: %w", perr)
+		case err != nil:
+			return err
+		case !tooLong && !opensDocument(first) && doc.Parse(second) == nil && doc.Root().Kind() == jsondoc.Object:
+			f.sink.Fail(&source.RecordError{Where: "line 1", Err: perr})
+			f.jsonLine(doc, second, nil)
+			return f.jsonLines()
+		case tooLong:
+			return fmt.Errorf("input is larger than the %d MiB document limit", f.rd.opts.MaxDocument>>20)
+		}
+		line = append(append(first, '\n'), second...)
+		perr = doc.Parse(line)
+	}
 	if perr == nil {
 		rest, err := f.onlySpaceLeft()
 		if err != nil {
@@ -217,6 +243,13 @@ func (f *framer) run() error {
 	f.line = 0
 	f.br = bufio.NewReaderSize(io.MultiReader(bytes.NewReader(all), f.br), 64<<10)
 	return f.jsonLines()
+}
+
+// opensDocument reports whether a line only opens a pretty-printed
+// document, like "{" or "[".
+func opensDocument(line []byte) bool {
+	t := bytes.TrimSpace(line)
+	return len(t) == 1 || bytes.Equal(t, []byte("[{"))
 }
 
 // firstByte returns the first byte that is not white space or a UTF-8 byte

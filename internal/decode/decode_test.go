@@ -113,6 +113,16 @@ func TestRead(t *testing.T) {
 			Actions: []string{"b"},
 			Errors:  []string{"line 1: invalid JSON at byte 5: unexpected end of input"},
 		}},
+		{"json lines, bad first line, larger than the limit", Auto, 40, []byte("{\"k\":\n{\"k\":\"b\"}\n" + strings.Repeat("{\"k\":\"c\"}\n", 20)), result{
+			Actions: append([]string{"b"}, strings.Split(strings.Repeat("c ", 20), " ")[:20]...),
+			Errors:  []string{"line 1: invalid JSON at byte 5: unexpected end of input"},
+		}},
+		{"json lines, first line too long", Auto, 16, []byte("{\"k\":\"aaaaaaaaaaaaaaaaaaaaaaaa\"}\n{\"k\":\"b\"}\n"), result{
+			Actions: []string{"b"},
+			Errors:  []string{"line 1: line is longer than the 0 MiB limit"},
+		}},
+		{"pretty array of one object", Auto, 0, []byte("[\n{\"k\":\"a\"}\n]\n"), result{Err: `not in this format: no known log format matches an array of an object with keys "k"; name the format (--source, or the kind in the ingest URL)`}},
+		{"pretty object", Auto, 0, []byte("{\n\"k\": \"a\"\n}\n"), result{Actions: []string{"a"}}},
 		{"gzip", Auto, 0, gz(t, jsonl), result{
 			Actions: []string{"a", "c", "d"},
 			Errors:  []string{"line 2: invalid JSON at byte 5: unexpected end of input", "line 5: k is a number"},
