@@ -292,7 +292,9 @@ func TestIngestAdmission(t *testing.T) {
 	}
 	tok := e.b.Token(authz.Ingest)
 	done := make(chan int)
-	go func() { done <- e.do(t, req{method: "POST", path: "/api/v1/ingest/auto", token: tok, body: `{"k":1}`}).status }()
+	go func() {
+		done <- e.do(t, req{method: "POST", path: "/api/v1/ingest/auto", token: tok, body: `{"k":1}`}).status
+	}()
 	<-started
 	// The first request holds the whole in-flight budget: the next one
 	// is refused before its body is read.
