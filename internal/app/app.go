@@ -267,7 +267,13 @@ func (s *Server) loadRules() (*detect.Set, error) {
 	if err != nil {
 		return nil, err
 	}
-	return detect.Load(append(files, extra...), detect.Options{Placeholders: s.cfg.Detect.Placeholders}), nil
+	opts := detect.Options{Placeholders: s.cfg.Detect.Placeholders}
+	if path := s.cfg.Detect.FieldMapping; path != "" {
+		if opts.FieldMapping, err = detect.ReadFieldMapping(path); err != nil {
+			return nil, err
+		}
+	}
+	return detect.Load(append(files, extra...), opts), nil
 }
 
 // ReloadRules reloads the rules. If any rule fails to load, the running

@@ -221,3 +221,31 @@ detection:
 		t.Errorf("the built-in pack's tests fail under vigil rules test: exit %d", code)
 	}
 }
+
+func TestHuntPlaceholdersAndFieldMapping(t *testing.T) {
+	dir := t.TempDir()
+	rule := `title: Known attacker account
+id: 0b7e6a1c-1d1f-4c59-8a63-3c2f7f1f5b11
+level: high
+logsource: {product: gcp, service: gcp.audit}
+detection:
+  sel:
+    caller|expand: '%attackers%'
+  condition: sel
+`
+	os.WriteFile(filepath.Join(dir, "r.yml"), []byte(rule), 0o600)
+	mapping := filepath.Join(t.TempDir(), "fields.yml")
+	os.WriteFile(mapping, []byte("gcp.audit:\n  caller: [protoPayload.authenticationInfo.principalEmail]\n"), 0o600)
+	// Without the placeholder's values the rule cannot compile.
+	if code, _, errOut := run(t, "", "hunt", "--no-builtin", "--rules", dir, examples("gcp")); code != ExitOK || !strings.Contains(errOut, "placeholder %attackers% has no values") {
+		t.Errorf("missing placeholder: exit %d, %s", code, errOut)
+	}
+	code, out, errOut := run(t, "", "hunt", "--no-builtin", "--rules", dir, "--format", "jsonl",
+		"--placeholder", "attackers=mallory@example.com,alice.dev@example.com", "--field-mapping", mapping, examples("gcp"))
+	if code != ExitOK || !strings.Contains(out, "Known attacker account") {
+		t.Errorf("exit %d, out %q, err %q", code, out, errOut)
+	}
+	if code, _, _ := run(t, "", "hunt", "--placeholder", "nonsense", examples("gcp")); code != ExitUsage {
+		t.Errorf("bad --placeholder: exit %d", code)
+	}
+}

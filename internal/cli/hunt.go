@@ -31,6 +31,7 @@ func newHuntCmd(s *streams) *cobra.Command {
 		workers     int
 		kind        string
 		failOnMatch bool
+		rf          ruleFlags
 	)
 	reg := decode.Builtin()
 	cmd := &cobra.Command{
@@ -57,7 +58,11 @@ on stderr. Inputs are spread over all cores.`,
 			if err != nil {
 				return usageError{err}
 			}
-			set, err := loadRules(rulePaths, noBuiltin)
+			ropts, err := rf.options()
+			if err != nil {
+				return err
+			}
+			set, err := loadRules(rulePaths, noBuiltin, ropts)
 			if err != nil {
 				return usageError{err}
 			}
@@ -98,11 +103,12 @@ on stderr. Inputs are spread over all cores.`,
 	f.IntVar(&workers, "workers", 0, "inputs decoded and evaluated at once (default: one per CPU)")
 	f.StringVar(&kind, "source", decode.Auto, "input format: "+strings.Join(reg.Kinds(), "|"))
 	f.BoolVar(&failOnMatch, "fail-on-match", false, "exit 1 when any rule matches")
+	rf.register(cmd)
 	return cmd
 }
 
 // loadRules loads the built-in pack unless noBuiltin, and the given paths.
-func loadRules(paths []string, noBuiltin bool) (*detect.Set, error) {
+func loadRules(paths []string, noBuiltin bool, opts detect.Options) (*detect.Set, error) {
 	var files []detect.File
 	if !noBuiltin {
 		builtin, err := detect.ReadFS(rules.FS, ".")
@@ -122,7 +128,7 @@ func loadRules(paths []string, noBuiltin bool) (*detect.Set, error) {
 	if len(files) == 0 {
 		return nil, fmt.Errorf("no rules: give --rules PATH or drop --no-builtin")
 	}
-	return detect.Load(files, detect.Options{}), nil
+	return detect.Load(files, opts), nil
 }
 
 func printHuntSummary(w io.Writer, set *detect.Set, st hunt.Stats) {

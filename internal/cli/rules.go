@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -22,7 +23,8 @@ func newRulesCmd(s *streams) *cobra.Command {
 }
 
 func newRulesLintCmd(s *streams) *cobra.Command {
-	return &cobra.Command{
+	var rf ruleFlags
+	cmd := &cobra.Command{
 		Use:   "lint PATH...",
 		Short: "Report every problem in Sigma rule files and directories",
 		Long: `Lint parses and compiles every rule, filter and correlation in the given files and
@@ -35,7 +37,11 @@ ATT&CK tags, false positives and test cases. It exits 1 when there is any error.
 			if err != nil {
 				return usageError{err}
 			}
-			set := detect.Load(files, detect.Options{})
+			opts, err := rf.options()
+			if err != nil {
+				return err
+			}
+			set := detect.Load(files, opts)
 			for _, f := range set.Failed {
 				fmt.Fprintf(s.out, "error: %v\n", f)
 			}
@@ -59,6 +65,8 @@ ATT&CK tags, false positives and test cases. It exits 1 when there is any error.
 			return nil
 		},
 	}
+	rf.register(cmd)
+	return cmd
 }
 
 func lintRule(r *detect.Rule, warn func(file, format string, args ...any)) {
@@ -87,6 +95,7 @@ func lintRule(r *detect.Rule, warn func(file, format string, args ...any)) {
 
 func newRulesTestCmd(s *streams) *cobra.Command {
 	var verbose bool
+	var rf ruleFlags
 	cmd := &cobra.Command{
 		Use:   "test PATH...",
 		Short: "Run the test cases kept beside Sigma rules (x.tests.yml beside x.yml)",
@@ -99,6 +108,10 @@ described in docs/rules.md. It exits 1 when a case fails or a rule has no tests.
 			files, err := detect.ReadPaths(paths)
 			if err != nil {
 				return usageError{err}
+			}
+			opts, err := rf.options()
+			if err != nil {
+				return err
 			}
 			reg := decode.Builtin()
 			pass, fail, untested := 0, 0, 0
@@ -114,7 +127,7 @@ described in docs/rules.md. It exits 1 when a case fails or a rule has no tests.
 					fmt.Fprintf(s.out, "NONE %s: no %s\n", f.Name, filepath.Base(ruletest.TestFileName(f.Name)))
 					continue
 				}
-				for _, r := range ruletest.Run(f, suite, reg, detect.Options{}) {
+				for _, r := range ruletest.Run(f, suite, reg, opts) {
 					if r.Pass() {
 						pass++
 						if verbose {
@@ -138,5 +151,42 @@ described in docs/rules.md. It exits 1 when a case fails or a rule has no tests.
 		},
 	}
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "list passing cases too")
+	rf.register(cmd)
 	return cmd
+}
+
+// ruleFlags are the flags that shape how rules compile, shared by the
+// commands that load rules offline.
+type ruleFlags struct {
+	fieldMapping string
+	placeholders []string
+}
+
+func (r *ruleFlags) register(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVar(&r.fieldMapping, "field-mapping", "", "YAML file mapping rule field names to native paths per source (see docs/rules.md)")
+	f.StringArrayVar(&r.placeholders, "placeholder", nil, "values of a %name% placeholder for the expand modifier, as name=value1,value2 (repeatable)")
+}
+
+// options returns the compile options the flags give.
+func (r *ruleFlags) options() (detect.Options, error) {
+	var opts detect.Options
+	if r.fieldMapping != "" {
+		m, err := detect.ReadFieldMapping(r.fieldMapping)
+		if err != nil {
+			return opts, usageError{err}
+		}
+		opts.FieldMapping = m
+	}
+	for _, p := range r.placeholders {
+		name, values, ok := strings.Cut(p, "=")
+		if !ok || name == "" || values == "" {
+			return opts, usagef("--placeholder %q: want name=value1,value2", p)
+		}
+		if opts.Placeholders == nil {
+			opts.Placeholders = map[string][]string{}
+		}
+		opts.Placeholders[name] = append(opts.Placeholders[name], strings.Split(values, ",")...)
+	}
+	return opts, nil
 }

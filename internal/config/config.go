@@ -56,6 +56,7 @@ type Detect struct {
 	Builtin      bool                // load the built-in rule pack
 	Rules        []string            // extra rule files and directories
 	Placeholders map[string][]string // values for the Sigma expand modifier
+	FieldMapping string              // a YAML file of extra rule field names per source
 	Workers      int                 // 0 = one per CPU
 	Batch        int
 }

@@ -64,6 +64,7 @@ func (c *Config) schema() []field {
 			leaf("builtin", boolValue{&dt.Builtin}),
 			leaf("rules", listValue{&dt.Rules}),
 			leaf("placeholders", placeholdersValue{&dt.Placeholders}),
+			leaf("field_mapping", strValue{&dt.FieldMapping}),
 			leaf("workers", intValue{&dt.Workers}),
 			leaf("batch", intValue{&dt.Batch}),
 		),
