@@ -73,15 +73,17 @@ on stderr. Inputs are spread over all cores.`,
 				Reader: rd, Engine: set.Engine, Workers: workers,
 				Keep: func(r *detect.Rule) bool { return detect.LevelRank(r.Level) >= min },
 			}
+			var bar *progress
 			if isTerminal(s.errOut) {
-				p := newProgress(s.errOut, inputs)
-				opts.OnProgress = p.update
-				defer p.done()
+				bar = newProgress(s.errOut, inputs)
+				opts.OnProgress = bar.update
 			}
 			out := newMatchWriter(s.out, format)
 			stats := hunt.Run(cmd.Context(), inputs, opts, out.write, func(e hunt.InputError) {
+				bar.clear()
 				fmt.Fprintf(s.errOut, "%s: %v\n", e.Input, e.Err)
 			})
+			bar.clear()
 			if err := out.flush(); err != nil {
 				return fmt.Errorf("writing output: %w", err)
 			}
@@ -309,10 +311,16 @@ func (p *progress) update(n int64) {
 	fmt.Fprintf(p.w, "\r%d MiB read", n>>20)
 }
 
-func (p *progress) done() {
+// clear erases the bar, if one is drawn, so that other output starts on a
+// clean line; the next update draws it again.
+func (p *progress) clear() {
+	if p == nil {
+		return
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if !p.last.IsZero() {
 		fmt.Fprint(p.w, "\r\033[K")
+		p.last = time.Time{}
 	}
 }

@@ -67,9 +67,13 @@ func Run(ctx context.Context, inputs []decode.Input, opts Options, emit func(Mat
 		workers = runtime.GOMAXPROCS(0)
 	}
 	workers = min(workers, max(len(inputs), 1))
-	results := make([]chan []Match, len(inputs))
+	// Each input streams its matches through a bounded channel; the
+	// emitter drains the inputs in order. Workers claim inputs in order
+	// too, so the input being drained always has a worker, and memory is
+	// bounded by the channels however many matches there are.
+	results := make([]chan Match, len(inputs))
 	for i := range results {
-		results[i] = make(chan []Match, 1)
+		results[i] = make(chan Match, matchBuffer)
 	}
 	var (
 		next     atomic.Int64
@@ -96,23 +100,23 @@ func Run(ctx context.Context, inputs []decode.Input, opts Options, emit func(Mat
 					return
 				}
 				if ctx.Err() != nil {
-					results[i] <- nil
+					close(results[i])
 					continue
 				}
-				s := &sink{opts: &opts, scratch: scratch, input: inputs[i].Name, report: safeReport, bad: &bad}
+				s := &sink{opts: &opts, scratch: scratch, input: inputs[i].Name, report: safeReport, bad: &bad, out: results[i]}
 				err := readInput(ctx, inputs[i], opts, s, &progress)
 				if err != nil {
 					failed.Add(1)
 					safeReport(InputError{Input: inputs[i].Name, Err: err})
 				}
 				events.Add(int64(s.n))
-				results[i] <- s.matches
+				close(results[i])
 			}
 		}()
 	}
 	stats := Stats{Inputs: len(inputs), Matches: map[*detect.Rule]int{}}
 	for i := range inputs {
-		for _, m := range <-results[i] {
+		for m := range results[i] {
 			stats.Matches[m.Rule]++
 			emit(m)
 		}
@@ -138,7 +142,10 @@ func readInput(ctx context.Context, in decode.Input, opts Options, s *sink, prog
 	return opts.Reader.Read(rd, s, func() bool { return ctx.Err() != nil })
 }
 
-// sink evaluates each event as it is decoded and keeps the matches.
+// matchBuffer is how many matches an input may have waiting for output.
+const matchBuffer = 1024
+
+// sink evaluates each event as it is decoded and sends on the matches.
 type sink struct {
 	opts    *Options
 	scratch *detect.Scratch
@@ -146,7 +153,7 @@ type sink struct {
 	report  func(InputError)
 	bad     *atomic.Int64
 	n       int
-	matches []Match
+	out     chan<- Match
 }
 
 func (s *sink) Event(e *event.Event) {
@@ -157,7 +164,7 @@ func (s *sink) Event(e *event.Event) {
 			if kept == nil {
 				kept = e.Clone()
 			}
-			s.matches = append(s.matches, Match{Rule: r, Event: kept, Input: s.input, Record: s.n})
+			s.out <- Match{Rule: r, Event: kept, Input: s.input, Record: s.n}
 		}
 	})
 }
