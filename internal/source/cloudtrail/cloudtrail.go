@@ -57,7 +57,7 @@ func Detect(root jsondoc.Value) bool {
 	case jsondoc.Object:
 		if r := root.Get("Records"); r.Exists() {
 			if r.Kind() != jsondoc.Array {
-				return false
+				return true // a broken delivery file: Decode says what is wrong
 			}
 			first := r.Index(0)
 			return !first.Exists() || isRecord(first) || isInsight(first)
@@ -138,7 +138,7 @@ func Decode(root jsondoc.Value, where string, sink source.Sink) error {
 func decodeObject(root jsondoc.Value, where string, sink source.Sink) error {
 	if r := root.Get("Records"); r.Exists() {
 		if r.Kind() != jsondoc.Array {
-			return source.NotFormat(Kind, `"Records" is a `+r.Kind().String()+", not an array")
+			return source.NotFormat(Kind, `"Records" is `+source.AKind(r.Kind())+", not an array")
 		}
 		if src := r.Index(0).Get("eventSource"); strings.HasPrefix(src.Str(), "aws:") {
 			return source.NotFormat(Kind, `"Records" holds `+src.Str()+" event notifications, not CloudTrail records")
@@ -153,7 +153,7 @@ func decodeObject(root jsondoc.Value, where string, sink source.Sink) error {
 	}
 	if e := root.Get("Events"); e.Exists() && (e.Kind() != jsondoc.Array || isLookupEvent(e.Index(0)) || e.Len() == 0) {
 		if e.Kind() != jsondoc.Array {
-			return source.NotFormat(Kind, `"Events" is a `+e.Kind().String()+", not an array")
+			return source.NotFormat(Kind, `"Events" is `+source.AKind(e.Kind())+", not an array")
 		}
 		where = source.JoinWhere(where, "Events")
 		if e.Len() == 0 {

@@ -63,7 +63,7 @@ func TestDetect(t *testing.T) {
 		{"lake results", `{"QueryStatus":"FINISHED","QueryResultRows":[]}`, true},
 		{"s3 notification", `{"Records":[{"eventVersion":"2.1","eventSource":"aws:s3","eventTime":"2024-05-14T09:43:00Z","eventName":"ObjectCreated:Put"}]}`, false},
 		{"sqs event", `{"Records":[{"messageId":"1","eventSource":"aws:sqs"}]}`, false},
-		{"records not array", `{"Records":"x"}`, false},
+		{"records not array", `{"Records":"x"}`, true},
 		{"other eventbridge", `{"detail-type":"EC2 Instance State-change Notification","detail":{}}`, false},
 		{"cloudwatch", `{"messageType":"DATA_MESSAGE","logEvents":[]}`, false},
 		{"gcp audit", `{"protoPayload":{"methodName":"x"},"logName":"projects/p/logs/x"}`, false},
@@ -89,7 +89,7 @@ func TestDecodeBadInput(t *testing.T) {
 		events    int
 		notes     int
 	}{
-		{name: "records not array", doc: `{"Records":{"a":1}}`, notFormat: `"Records" is a object, not an array`},
+		{name: "records not array", doc: `{"Records":{"a":1}}`, notFormat: `"Records" is an object, not an array`},
 		{name: "s3 notifications", doc: `{"Records":[{"eventSource":"aws:s3"}]}`, notFormat: "aws:s3 event notifications"},
 		{name: "unrelated object", doc: `{"a":1}`, notFormat: `no "Records" array`},
 		{name: "number", doc: `42`, notFormat: "a JSON number"},

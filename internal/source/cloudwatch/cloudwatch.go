@@ -308,7 +308,7 @@ func kindName(v jsondoc.Value) string {
 	if !v.Exists() {
 		return "missing"
 	}
-	return "a " + v.Kind().String()
+	return source.AKind(v.Kind())
 }
 
 func quote(s string) string {

@@ -97,7 +97,7 @@ func TestNotFormat(t *testing.T) {
 		doc    string
 		reason string
 	}{
-		{Decoder, `{"messageType":"DATA_MESSAGE","logEvents":{}}`, `"logEvents" is a object, want an array`},
+		{Decoder, `{"messageType":"DATA_MESSAGE","logEvents":{}}`, `"logEvents" is an object, want an array`},
 		{Decoder, `{"messageType":"DATA_MESSAGE"}`, `"logEvents" is missing`},
 		{Decoder, `{"messageType":"OTHER","logEvents":[]}`, `unknown "messageType" "OTHER"`},
 		{Decoder, `{"messageType":5,"logEvents":[]}`, `"messageType" is a number`},

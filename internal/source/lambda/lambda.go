@@ -537,5 +537,5 @@ func kindName(v jsondoc.Value) string {
 	if !v.Exists() {
 		return "missing"
 	}
-	return "a " + v.Kind().String()
+	return source.AKind(v.Kind())
 }
