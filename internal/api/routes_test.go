@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
@@ -235,4 +236,53 @@ func TestReadyAndMetrics(t *testing.T) {
 	}
 	e2 := newEnv(t, func(o *api.Options) { o.Metrics = nil })
 	checkError(t, "no metrics", e2.do(t, req{method: "GET", path: "/metrics", token: e2.b.Token(authz.Admin)}), 404, "not_found")
+}
+
+// allowedRoles states, independently of the route and permission tables,
+// which roles may call each route: a wrong resource or verb on a route, or
+// a wrong grant in a role, fails TestRoutePermissionsAsSpecified.
+var allowedRoles = map[string]string{
+	"GET /metrics":                     "viewer analyst responder admin",
+	"POST /api/v1/ingest/{kind}":       "admin ingest",
+	"POST /api/v1/ingest/firehose":     "admin ingest",
+	"POST /api/v1/ingest/pubsub":       "admin ingest",
+	"POST /api/v1/ingest/eventgrid":    "admin ingest",
+	"OPTIONS /api/v1/ingest/eventgrid": "admin ingest",
+	"GET /api/v1/alerts":               "viewer analyst responder admin",
+	"GET /api/v1/alerts/{id}":          "viewer analyst responder admin",
+	"POST /api/v1/alerts/{id}/ack":     "analyst responder admin",
+	"POST /api/v1/alerts/{id}/resolve": "analyst responder admin",
+	"GET /api/v1/events":               "viewer analyst responder admin",
+	"GET /api/v1/silences":             "viewer analyst responder admin",
+	"POST /api/v1/silences":            "analyst responder admin",
+	"GET /api/v1/silences/{id}":        "viewer analyst responder admin",
+	"DELETE /api/v1/silences/{id}":     "analyst responder admin",
+	"GET /api/v1/rules":                "viewer analyst responder admin",
+	"POST /api/v1/rules/reload":        "responder admin",
+	"GET /api/v1/tokens":               "admin",
+	"POST /api/v1/tokens":              "admin",
+	"DELETE /api/v1/tokens/{id}":       "admin",
+	"GET /api/v1/stats":                "viewer analyst responder admin",
+}
+
+func TestRoutePermissionsAsSpecified(t *testing.T) {
+	for _, rt := range api.Routes() {
+		key := rt.Method + " " + rt.Pattern
+		if rt.Auth == api.AuthNone {
+			if _, listed := allowedRoles[key]; listed {
+				t.Errorf("%s is public but listed with roles", key)
+			}
+			continue
+		}
+		want, ok := allowedRoles[key]
+		if !ok {
+			t.Errorf("%s: no expected roles stated", key)
+			continue
+		}
+		for _, role := range authz.Roles() {
+			if got, exp := authz.Allowed(role, rt.Resource, rt.Verb), slices.Contains(strings.Fields(want), role); got != exp {
+				t.Errorf("%s as %s: allowed %v, want %v", key, role, got, exp)
+			}
+		}
+	}
 }
