@@ -146,7 +146,7 @@ const (
 	DefaultMaxBodyBytes = 10 << 20
 	// DefaultMaxInflightBytes bounds the memory of ingest requests in
 	// progress when Options do not.
-	DefaultMaxInflightBytes = 256 << 20
+	DefaultMaxInflightBytes = 64 << 20
 	// MaxJSONBody bounds the JSON body of a non-ingest request.
 	MaxJSONBody = 1 << 20
 	// MaxJSONDepth bounds the nesting of a non-ingest JSON body.

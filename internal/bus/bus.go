@@ -71,7 +71,7 @@ const SubjectPrefix = "events."
 // Defaults for Options.
 const (
 	DefaultMaxBytes        int64 = 2 << 30
-	DefaultDuplicateWindow       = 10 * time.Minute
+	DefaultDuplicateWindow       = 30 * time.Second
 )
 
 const (

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -54,6 +55,12 @@ alerts appear within seconds.`,
 			}
 			log := newLogger(s, cfg)
 			ctx := cmd.Context()
+			if os.Getenv("GOMEMLIMIT") == "" {
+				// A soft limit makes the garbage collector keep the heap
+				// small under bursts of ingest, instead of letting it
+				// double; GOMEMLIMIT overrides it.
+				debug.SetMemoryLimit(serveMemoryLimit)
+			}
 			// Take SIGHUP before anything starts, so that a reload
 			// requested while the server opens does not end it.
 			hup := make(chan os.Signal, 1)
@@ -86,6 +93,9 @@ alerts appear within seconds.`,
 	f.BoolVar(&demo, "demo", false, "feed a simulated serverless attack through the ingest API")
 	return cmd
 }
+
+// serveMemoryLimit is the Go runtime's soft memory limit for vigil serve.
+const serveMemoryLimit = 200 << 20
 
 func newLogger(s *streams, cfg *config.Config) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: cfg.Log.SlogLevel()}

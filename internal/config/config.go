@@ -89,12 +89,12 @@ func Default() *Config {
 			Data:             "./vigil-data",
 			ShutdownTimeout:  30 * time.Second,
 			MaxBodyBytes:     10 << 20,
-			MaxInflightBytes: 256 << 20,
+			MaxInflightBytes: 64 << 20,
 		},
 		Log: Log{Level: "info", Format: "text"},
 		Bus: Bus{
 			MaxBytes:        2 << 30,
-			DuplicateWindow: 10 * time.Minute,
+			DuplicateWindow: 30 * time.Second,
 		},
 		Store: Store{Retention: 720 * time.Hour},
 		Detect: Detect{

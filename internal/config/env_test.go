@@ -108,7 +108,7 @@ func TestEnvErrors(t *testing.T) {
 		},
 		{
 			[]string{"VIGIL_SERVER_MAX_BODY_BYTES=1GiB"},
-			[]string{`VIGIL_SERVER_MAX_BODY_BYTES: server.max_inflight_bytes (256MiB) is smaller than server.max_body_bytes (1GiB)`},
+			[]string{`VIGIL_SERVER_MAX_BODY_BYTES: server.max_inflight_bytes (64MiB) is smaller than server.max_body_bytes (1GiB)`},
 		},
 		{
 			[]string{"VIGIL_LOG_LEVEL=loud", "VIGIL_LOG_FORMAT=xml", "VIGIL_DETECT_BATCH=0"},
