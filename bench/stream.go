@@ -82,7 +82,7 @@ func (s *CloudTrailStream) AppendFile(dst []byte, file uint32, start time.Time, 
 	var tbuf [32]byte
 	for i := 0; i < s.records; i++ {
 		copy(out[tp.idAt[i]:], hex[:])
-		ts := start.Add(time.Duration(i) * step).UTC().AppendFormat(tbuf[:0], time.RFC3339)
+		ts := start.Add(time.Duration(i)*step).UTC().AppendFormat(tbuf[:0], time.RFC3339)
 		if len(ts) != timeLen {
 			panic("bench: event time " + string(ts) + " does not fit the template")
 		}
@@ -128,7 +128,7 @@ var rareCalls = []struct{ source, name, params string }{
 func RareRecord(n uint64, t time.Time) []byte {
 	c := rareCalls[n%uint64(len(rareCalls))]
 	user := fmt.Sprintf("contractor-%03d", n%RareUsers)
-	return fmt.Appendf(nil, `{"eventVersion":"1.09","userIdentity":{"type":"IAMUser","principalId":"AIDARARE%012d","arn":"arn:aws:iam::%s:user/%s","accountId":"%s","accessKeyId":"AKIARARE%012d","userName":"%s"},"eventTime":"%s","eventSource":"%s","eventName":"%s","awsRegion":"eu-west-1","sourceIPAddress":"192.0.2.%d","userAgent":"aws-cli/2.17.13 md/awscrt#0.20.11 ua/2.0 os/linux#6.1.0 md/arch#x86_64 lang/python#3.11.9","requestParameters":%s,"responseElements":null,"requestID":"9a3e1b7c-0d2f-4a6e-8b15-%012x","eventID":"r4e1c0de-0000-4000-8000-%012x","readOnly":true,"eventType":"AwsApiCall","managementEvent":true,"recipientAccountId":"%s","eventCategory":"Management"}`,
+	return fmt.Appendf(nil, `{"eventVersion":"1.09","userIdentity":{"type":"IAMUser","principalId":"AIDARARE%012d","arn":"arn:aws:iam::%s:user/%s","accountId":"%s","accessKeyId":"AKIARARE%012d","userName":"%s"},"eventTime":"%s","eventSource":"%s","eventName":"%s","awsRegion":"eu-west-1","sourceIPAddress":"192.0.2.%d","userAgent":"aws-cli/2.17.13 md/awscrt#0.20.11 ua/2.0 os/linux#6.1.0 md/arch#x86_64 lang/python#3.11.9","requestParameters":%s,"responseElements":null,"requestID":"9a3e1b7c-0d2f-4a6e-8b15-%012x","eventID":"5ca1ab1e-0000-4000-8000-%012x","readOnly":true,"eventType":"AwsApiCall","managementEvent":true,"recipientAccountId":"%s","eventCategory":"Management"}`,
 		n%RareUsers, RareAccount, user, RareAccount, n%RareUsers, user, t.UTC().Format(time.RFC3339), c.source, c.name,
 		n%RareIPs+1, c.params, n, n, RareAccount)
 }
