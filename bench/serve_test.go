@@ -413,12 +413,6 @@ func runLatency(t *testing.T, s *serveProc) {
 		rssPeak, rssMax, samples)
 }
 
-// searchCase is one search: its kind, the class of its values and the
-// query string.
-type searchCase struct {
-	kind, class, query string
-}
-
 // TestServeSearch fills a server with VIGIL_BENCH_EVENTS (1,000,000)
 // events through the HTTP ingest path, timing it, then runs
 // VIGIL_BENCH_SEARCHES (300) searches of each kind through GET
