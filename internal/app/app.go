@@ -163,7 +163,7 @@ func (s *Server) Run(ctx context.Context) error {
 			errc <- err
 		}
 	}()
-	s.log.Info("vigil serving", "addr", s.Addr(), "data", s.cfg.Server.Data, "rules", len(s.rules.Engine.Rules()))
+	s.log.Info("vigil serving", "addr", s.Addr(), "data", s.cfg.Server.Data, "rules", len(s.currentRules().Engine.Rules()))
 	var runErr error
 	select {
 	case <-ctx.Done():
