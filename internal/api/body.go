@@ -37,12 +37,24 @@ func (s *server) admit(c *call) (release func(), err error) {
 // readIngestBody reads an ingest request body, bounded by MaxBodyBytes, and
 // gunzips it — when Content-Encoding says gzip, or when the body starts
 // with the gzip magic bytes as files copied from S3 do — bounded by
-// MaxBodyBytes again. The request must hold a reservation from admit.
-func (s *server) readIngestBody(c *call) ([]byte, error) {
-	r := c.r
-	if r.ContentLength > s.maxBody {
-		return nil, errorf(http.StatusRequestEntityTooLarge, codeTooLarge, "request body of %d bytes is larger than the %d byte limit", r.ContentLength, s.maxBody)
+// MaxBodyBytes again. It first reserves memory with admit; the caller calls
+// release when it is done with the body.
+func (s *server) readIngestBody(c *call) (body []byte, release func(), err error) {
+	if c.r.ContentLength > s.maxBody {
+		return nil, nil, errorf(http.StatusRequestEntityTooLarge, codeTooLarge, "request body of %d bytes is larger than the %d byte limit", c.r.ContentLength, s.maxBody)
 	}
+	if release, err = s.admit(c); err != nil {
+		return nil, nil, err
+	}
+	if body, err = s.readAdmitted(c); err != nil {
+		release()
+		return nil, nil, err
+	}
+	return body, release, nil
+}
+
+func (s *server) readAdmitted(c *call) ([]byte, error) {
+	r := c.r
 	gz := false
 	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
 	case "", "identity":

@@ -36,15 +36,11 @@ func (s *server) ingest(c *call) error {
 
 // ingestBody reads the body and hands it to the backend.
 func (s *server) ingestBody(c *call, kind string) (IngestResult, error) {
-	release, err := s.admit(c)
+	body, release, err := s.readIngestBody(c)
 	if err != nil {
 		return IngestResult{}, err
 	}
 	defer release()
-	body, err := s.readIngestBody(c)
-	if err != nil {
-		return IngestResult{}, err
-	}
 	return s.ingestBytes(c, kind, body)
 }
 
@@ -87,15 +83,11 @@ func firehoseHeaderID(r *http.Request) string {
 
 // ingestFirehose serves POST /api/v1/ingest/firehose.
 func (s *server) ingestFirehose(c *call) error {
-	release, err := s.admit(c)
+	body, release, err := s.readIngestBody(c)
 	if err != nil {
 		return err
 	}
 	defer release()
-	body, err := s.readIngestBody(c)
-	if err != nil {
-		return err
-	}
 	if c.firehoseID == "" {
 		var doc jsondoc.Doc
 		doc.SetLimits(jsondoc.Limits{MaxDepth: source.MaxDepth})
@@ -126,15 +118,11 @@ func (s *server) writeFirehose(c *call, status int, errMsg string) {
 // retries anything else; a 400 for a body that is not a push message at
 // all lets the subscription's dead-letter policy take it.
 func (s *server) ingestPubSub(c *call) error {
-	release, err := s.admit(c)
+	body, release, err := s.readIngestBody(c)
 	if err != nil {
 		return err
 	}
 	defer release()
-	body, err := s.readIngestBody(c)
-	if err != nil {
-		return err
-	}
 	res, err := s.ingestBytes(c, kindPubSub, body)
 	if err != nil {
 		var doc jsondoc.Doc
@@ -156,15 +144,11 @@ var validationEventType = []byte("Microsoft.EventGrid.SubscriptionValidationEven
 // ingestEventGrid serves POST /api/v1/ingest/eventgrid. A subscription
 // validation event is answered with its code instead of being ingested.
 func (s *server) ingestEventGrid(c *call) error {
-	release, err := s.admit(c)
+	body, release, err := s.readIngestBody(c)
 	if err != nil {
 		return err
 	}
 	defer release()
-	body, err := s.readIngestBody(c)
-	if err != nil {
-		return err
-	}
 	if bytes.Contains(body, validationEventType) {
 		var doc jsondoc.Doc
 		doc.SetLimits(jsondoc.Limits{MaxDepth: source.MaxDepth})

@@ -139,19 +139,7 @@ func union(a, b necessity) necessity {
 func nodeNecessity(n node, sels []selection, src string) necessity {
 	switch n := n.(type) {
 	case orNode:
-		var out necessity
-		for i, x := range n {
-			c := nodeNecessity(x, sels, src)
-			if c == nil {
-				return nil
-			}
-			if i == 0 {
-				out = c
-			} else {
-				out = union(out, c)
-			}
-		}
-		return out
+		return unionOf(len(n), func(i int) necessity { return nodeNecessity(n[i], sels, src) })
 	case andNode:
 		var out necessity
 		for _, x := range n {
@@ -168,40 +156,37 @@ func nodeNecessity(n node, sels []selection, src string) necessity {
 			}
 			return out
 		}
-		var out necessity
-		for i, id := range n.idents {
-			c := selectionNecessity(sels[id], src)
-			if c == nil {
-				return nil
-			}
-			if i == 0 {
-				out = c
-			} else {
-				out = union(out, c)
-			}
-		}
-		return out
+		return unionOf(len(n.idents), func(i int) necessity { return selectionNecessity(sels[n.idents[i]], src) })
 	}
 	return nil // not, and anything else
 }
 
-func selectionNecessity(s selection, src string) necessity {
+// unionOf is the necessary condition of any one of n alternatives: none
+// when one of them has none.
+func unionOf(n int, alt func(i int) necessity) necessity {
 	var out necessity
-	for i, branch := range s {
-		var b necessity
-		for _, it := range branch {
-			b = better(b, it.necessity(src))
-		}
-		if b == nil {
+	for i := 0; i < n; i++ {
+		c := alt(i)
+		if c == nil {
 			return nil
 		}
 		if i == 0 {
-			out = b
+			out = c
 		} else {
-			out = union(out, b)
+			out = union(out, c)
 		}
 	}
 	return out
+}
+
+func selectionNecessity(s selection, src string) necessity {
+	return unionOf(len(s), func(i int) necessity {
+		var b necessity
+		for _, it := range s[i] {
+			b = better(b, it.necessity(src))
+		}
+		return b
+	})
 }
 
 // necessity returns the condition an item places on its field, if it is
