@@ -14,6 +14,8 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -326,11 +328,16 @@ func runLatency(t *testing.T, s *serveProc) {
 			lats := recent
 			recent = nil
 			doneMu.Unlock()
-			t.Logf("  progress %4.0fs: acked %.0f/s, stored %.0f/s, bus lag %.0f, alerts %.0f, RSS %.0f MiB, Go heap in use %.0f MiB; markers %s",
-				now.Sub(mStart).Seconds(), float64(a-prevAcked)/secs,
-				(m.sum("vigil_events_stored_total")-prev.sum("vigil_events_stored_total"))/secs,
-				m.sum("vigil_stream_lag_events"), m.sum("vigil_alerts_total"), m.sum("process_resident_memory_bytes")/(1<<20),
-				m.sum("go_memstats_heap_inuse_bytes")/(1<<20), dist(lats))
+			delta := func(name string) float64 { return m.sum(name) - prev.sum(name) }
+			var wal float64
+			if fi, err := os.Stat(filepath.Join(s.dataDir, "vigil.db-wal")); err == nil {
+				wal = float64(fi.Size()) / (1 << 20)
+			}
+			t.Logf("  progress %4.0fs: acked %.0f/s, stored %.0f/s, bus lag %.0f, alerts %.0f, server CPU %.0f%%, %.0f GCs/s, RSS %.0f MiB, Go heap in use %.0f MiB, SQLite WAL %.0f MiB; markers %s",
+				now.Sub(mStart).Seconds(), float64(a-prevAcked)/secs, delta("vigil_events_stored_total")/secs,
+				m.sum("vigil_stream_lag_events"), m.sum("vigil_alerts_total"), 100*delta("process_cpu_seconds_total")/secs,
+				delta("go_gc_duration_seconds_count")/secs, m.sum("process_resident_memory_bytes")/(1<<20),
+				m.sum("go_memstats_heap_inuse_bytes")/(1<<20), wal, dist(lats))
 			prev, prevAt, prevAcked = m, now, a
 		}
 	}()
