@@ -538,7 +538,7 @@ func TestServeSearch(t *testing.T) {
 			case "common": // 0.4% each
 				return fmt.Sprintf("source_ip=198.51.100.%d", r.IntN(250)+1)
 			case "rare": // 25 events each
-				return fmt.Sprintf("source_ip=192.0.2.%d", r.IntN(RareIPs)+1)
+				return fmt.Sprintf("source_ip=192.0.2.%d", r.IntN(min(RareIPs, files*rare))+1)
 			}
 			return fmt.Sprintf("source_ip=203.0.113.%d", r.IntN(250)+1)
 		}},
@@ -655,6 +655,29 @@ func TestServeSearch(t *testing.T) {
 	}
 	t.Logf("  all searches: %s; target p95 < 200 ms; searches ran one at a time on an idle server over %s; %s",
 		dist(all), time.Since(searchStart).Round(time.Second), cpu)
+
+	// The alert lookup TestServeLatency polls: by a principal with an alert
+	// and by one without.
+	alertsTotal := s.metrics(t).sum("vigil_alerts_total")
+	for _, c := range []struct{ class, principal string }{
+		{"with", "arn:aws:iam::111122223333:user/dev-alice"},
+		{"without", "arn:aws:iam::111122223333:user/nobody"},
+	} {
+		var lat []time.Duration
+		for range perKind {
+			path := "/api/v1/alerts?limit=1&principal=" + url.QueryEscape(c.principal)
+			t0 := time.Now()
+			code, body, err := s.do(context.Background(), "GET", path, nil)
+			lat = append(lat, time.Since(t0))
+			if err != nil || code != http.StatusOK {
+				t.Fatalf("GET %s: %d %v %.300s", path, code, err, body)
+			}
+			if got := strings.Contains(string(body), `"alerts":[]`); got != (c.class == "without") {
+				t.Fatalf("GET %s: %.300s", path, body)
+			}
+		}
+		t.Logf("RESULT alerts by principal %-8s %s (%.0f alerts stored)", c.class+":", dist(lat), alertsTotal)
+	}
 	rssMax, samples := rss.finish()
 	t.Logf("  server RSS max over the run: %.0f MiB (%d samples)", rssMax, samples)
 }
