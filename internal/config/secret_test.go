@@ -12,6 +12,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/vigil-sec/vigil/internal/secret"
 )
 
 const leaky = "hunter2-leaky-secret-value"
@@ -184,8 +186,8 @@ func TestReadSecretFile(t *testing.T) {
 		{"  spaced  \n", "  spaced  ", ""},
 		{"", "", "is empty"},
 		{"\n", "", "is empty"},
-		{strings.Repeat("x", maxSecretFileSize), Secret(strings.Repeat("x", maxSecretFileSize)), ""},
-		{strings.Repeat("x", maxSecretFileSize+1), "", "is larger than 65536 bytes"},
+		{strings.Repeat("x", secret.MaxFileSize), Secret(strings.Repeat("x", secret.MaxFileSize)), ""},
+		{strings.Repeat("x", secret.MaxFileSize+1), "", "is larger than 65536 bytes"},
 	}
 	for i, tt := range tests {
 		path := filepath.Join(dir, fmt.Sprint(i))
