@@ -55,6 +55,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -154,6 +155,9 @@ type Bus struct {
 
 	ncClosed  chan struct{} // closed by the connection's closed handler
 	trimKick  chan struct{}
+	// full is set when a publish finds the stream full and cleared when a
+	// trim leaves room again; Full reads it.
+	full      atomic.Bool
 	done      chan struct{}
 	wg        sync.WaitGroup
 	closeOnce sync.Once
@@ -331,6 +335,18 @@ const embeddedMaxPayload = 8 << 20
 
 // MaxPayload returns the largest message the server accepts.
 func (b *Bus) MaxPayload() int64 { return b.nc.MaxPayload() }
+
+// Full reports whether the last publish found the stream full and no trim
+// has made room since. It is cheap, so ingest asks it before decoding a
+// body that could not be stored anyway. While the stream is full each call
+// asks for a trim, so room is noticed as soon as consumers catch up.
+func (b *Bus) Full() bool {
+	if !b.full.Load() {
+		return false
+	}
+	b.kickTrim()
+	return true
+}
 
 func (b *Bus) Ready() bool {
 	select {

@@ -279,6 +279,9 @@ func TestFullStreamRefusesNewAndKeepsAcknowledged(t *testing.T) {
 	if len(acked) == 0 {
 		t.Fatal("nothing was acknowledged before the stream was full")
 	}
+	if !b.Full() {
+		t.Error("Full() = false after a publish found the stream full")
+	}
 
 	got := collect(t, b, "detect", 100, len(acked))
 	seen := map[string]bool{}
@@ -295,6 +298,9 @@ func TestFullStreamRefusesNewAndKeepsAcknowledged(t *testing.T) {
 	removed, err := b.trim(ctx)
 	if err != nil || removed == 0 {
 		t.Fatalf("trim = %d, %v; want > 0, nil", removed, err)
+	}
+	if b.Full() {
+		t.Error("Full() = true after a trim emptied the stream")
 	}
 	if _, err := b.Publish(ctx, makeMsgs("after", 10, 1000)); err != nil {
 		t.Errorf("Publish after trim: %v", err)

@@ -96,6 +96,7 @@ func (b *Bus) publishError(err error) error {
 		return fmt.Errorf("bus: publish: %w", err)
 	}
 	if isFull(err) {
+		b.full.Store(true)
 		b.kickTrim()
 		return fmt.Errorf("%w (max_bytes %d): %w; retry once consumers catch up, or raise bus max_bytes", ErrFull, b.opts.MaxBytes, err)
 	}

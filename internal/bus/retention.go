@@ -69,6 +69,7 @@ func (b *Bus) trim(ctx context.Context) (uint64, error) {
 		return 0, fmt.Errorf("list consumers: %w", err)
 	}
 	if n == 0 || floor < first {
+		b.noteRoom(si)
 		b.warnIfNearlyFull(si, holder)
 		return 0, nil
 	}
@@ -81,6 +82,7 @@ func (b *Bus) trim(ctx context.Context) (uint64, error) {
 	}
 	removed := before - min(before, si.State.Msgs) // approximate if publishes raced
 	b.log.Debug("trimmed consumed events", "up_to_seq", floor, "messages", removed)
+	b.noteRoom(si)
 	b.warnIfNearlyFull(si, holder)
 	return removed, nil
 }
@@ -97,4 +99,14 @@ func (b *Bus) warnIfNearlyFull(si *jetstream.StreamInfo, holder string) {
 	}
 	b.log.Warn("event stream is over 80% full; publishes will fail with ErrFull when it is full",
 		"bytes", si.State.Bytes, "max_bytes", limit, "slowest_consumer", holder)
+}
+
+// noteRoom clears the full flag once the stream is below 90% of its limit,
+// so that ingest, which stops decoding while the bus is full, resumes with
+// room for more than one batch.
+func (b *Bus) noteRoom(si *jetstream.StreamInfo) {
+	limit := si.Config.MaxBytes
+	if limit <= 0 || si.State.Bytes*10 < uint64(limit)*9 {
+		b.full.Store(false)
+	}
 }

@@ -1,6 +1,7 @@
 package event
 
 import (
+	"bytes"
 	"encoding/json"
 	"testing"
 	"time"
@@ -136,4 +137,39 @@ func TestClone(t *testing.T) {
 	if c.ID != "Invoke" || c.Raw.Get("eventName").Str() != "Invoke" || c.Resources[0].UID != "u" {
 		t.Errorf("clone shares memory with the input: %+v", c)
 	}
+}
+
+// TestAppendCompact checks appendCompact against encoding/json's Compact.
+func TestAppendCompact(t *testing.T) {
+	for _, in := range []string{
+		`{}`, `[]`, `""`, `{"a": 1}`, "{\n  \"a\" : [ 1 , 2 ],\r\n\t\"b\": \"x y\" }",
+		`{"q": "say \"hi \" there", "k": " "}`, `{"bs": "C:\\dir\\", "n": null}`,
+		`{"bs": "\\\\\"", "x" : true}`, `"tab\tin string"`, `{"u": "\u00e9 \ud83d\ude00"}`,
+		`  [ "a" ,  "b\\" ,"c" ]  `,
+	} {
+		var want bytes.Buffer
+		if err := json.Compact(&want, []byte(in)); err != nil {
+			t.Fatalf("json.Compact(%q): %v", in, err)
+		}
+		if got := appendCompact([]byte("prefix"), []byte(in)); string(got) != "prefix"+want.String() {
+			t.Errorf("appendCompact(%q) = %q, want %q", in, got[len("prefix"):], want.String())
+		}
+	}
+}
+
+// FuzzAppendCompact compares appendCompact with json.Compact on valid JSON.
+func FuzzAppendCompact(f *testing.F) {
+	f.Add([]byte(`{"a": [1, "b \" c\\"], "d" : {}}`))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		if !json.Valid(in) {
+			return
+		}
+		var want bytes.Buffer
+		if err := json.Compact(&want, in); err != nil {
+			t.Fatal(err)
+		}
+		if got := appendCompact(nil, in); !bytes.Equal(got, want.Bytes()) {
+			t.Fatalf("appendCompact(%q) = %q, want %q", in, got, want.Bytes())
+		}
+	})
 }

@@ -1,6 +1,7 @@
 package event
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"time"
@@ -73,32 +74,42 @@ func (e *Event) AppendJSON(dst []byte, withRaw bool) []byte {
 }
 
 // appendCompact appends JSON text without insignificant white space, so an
-// event always fits on one line.
+// event always fits on one line. It copies runs, not bytes: strings are
+// skipped to their closing quote with bytes.IndexByte, and only white space
+// between tokens is dropped.
 func appendCompact(dst, src []byte) []byte {
-	inString := false
+	start := 0
 	for i := 0; i < len(src); i++ {
-		c := src[i]
-		if inString {
-			dst = append(dst, c)
-			switch c {
-			case '\\':
-				i++
-				dst = append(dst, src[i])
-			case '"':
-				inString = false
-			}
-			continue
-		}
-		switch c {
-		case ' ', '\t', '\n', '\r':
+		switch src[i] {
 		case '"':
-			inString = true
-			dst = append(dst, c)
-		default:
-			dst = append(dst, c)
+			i = stringEnd(src, i+1)
+		case ' ', '\t', '\n', '\r':
+			dst = append(dst, src[start:i]...)
+			start = i + 1
 		}
 	}
-	return dst
+	return append(dst, src[start:]...)
+}
+
+// stringEnd returns the index of the quote that closes the string whose
+// contents start at i, or len(src)-1 when it is not closed.
+func stringEnd(src []byte, i int) int {
+	for {
+		q := bytes.IndexByte(src[i:], '"')
+		if q < 0 {
+			return len(src) - 1
+		}
+		i += q
+		// The quote is escaped when an odd number of backslashes precede it.
+		n := 0
+		for k := i - 1; k >= 0 && src[k] == '\\'; k-- {
+			n++
+		}
+		if n%2 == 0 {
+			return i
+		}
+		i++
+	}
 }
 
 // FromJSON rebuilds an event from the object AppendJSON wrote. The event's

@@ -125,7 +125,7 @@ func (d *Detector) handle(ctx context.Context, ds []bus.Delivery) error {
 	batch := make([]evaluated, 0, len(ds))
 	bad := 0
 	for _, dl := range ds {
-		ev, ingested, err := ParseMessage(dl.Data)
+		ev, body, ingested, err := ParseMessage(dl.Data)
 		if err != nil {
 			// A message that cannot be read will never be readable:
 			// log it and move on rather than block the stream.
@@ -133,7 +133,7 @@ func (d *Detector) handle(ctx context.Context, ds []bus.Delivery) error {
 			d.opts.Logger.Error("dropping unreadable bus message", "seq", dl.Seq, "err", err)
 			continue
 		}
-		e := evaluated{ev: ev, body: EventJSON(dl.Data), ingested: ingested}
+		e := evaluated{ev: ev, body: body, ingested: ingested}
 		eng.Match(ev, scratch, func(r *detect.Rule) {
 			e.matches = append(e.matches, alert.FromMatch(NewID("alt"), alert.RuleRef{ID: ruleKey(r), Title: r.Title, Level: r.Level, Tags: r.Tags}, ev, now))
 		})

@@ -24,6 +24,8 @@ import (
 type Publisher interface {
 	Publish(ctx context.Context, msgs []bus.Msg) (duplicates int, err error)
 	MaxPayload() int64
+	// Full reports that the bus cannot take more right now.
+	Full() bool
 }
 
 // ErrBusy means ingest is over its limits or the bus cannot take more; the
@@ -87,6 +89,9 @@ func message(ev *event.Event, ingested time.Time, buf []byte) []byte {
 // every event is stored in the bus. A body that is not the format at all
 // returns an error wrapping source.ErrNotFormat and publishes nothing.
 func (in *Ingester) Ingest(ctx context.Context, kind string, body []byte) (IngestResult, error) {
+	if in.bus.Full() {
+		return IngestResult{}, fmt.Errorf("%w: %w", ErrBusy, bus.ErrFull)
+	}
 	rd, err := in.reg.NewReader(decode.Options{Kind: kind})
 	if err != nil {
 		return IngestResult{}, fmt.Errorf("%w: %v", source.ErrNotFormat, err)
@@ -182,29 +187,21 @@ func (c *collector) Fail(err *source.RecordError) {
 
 func (c *collector) Note(string) {}
 
-// ParseMessage reads a bus message back into its event and ingest time.
-func ParseMessage(data []byte) (*event.Event, time.Time, error) {
+// ParseMessage reads a bus message back into its event, the event's JSON
+// as stored for search (a slice of data), and the time it was ingested.
+func ParseMessage(data []byte) (ev *event.Event, body []byte, ingested time.Time, err error) {
 	d := new(jsondoc.Doc)
 	if err := d.Parse(data); err != nil {
-		return nil, time.Time{}, fmt.Errorf("bus message: %w", err)
+		return nil, nil, time.Time{}, fmt.Errorf("bus message: %w", err)
 	}
 	root := d.Root()
 	us, ok := root.Get("ingested_at").Int()
 	if !ok {
-		return nil, time.Time{}, errors.New(`bus message has no "ingested_at"`)
+		return nil, nil, time.Time{}, errors.New(`bus message has no "ingested_at"`)
 	}
-	ev, err := event.FromJSON(root.Get("event"))
-	if err != nil {
-		return nil, time.Time{}, fmt.Errorf("bus message: %w", err)
+	v := root.Get("event")
+	if ev, err = event.FromJSON(v); err != nil {
+		return nil, nil, time.Time{}, fmt.Errorf("bus message: %w", err)
 	}
-	return ev, time.UnixMicro(us), nil
-}
-
-// EventJSON returns the event part of a bus message, as stored for search.
-func EventJSON(data []byte) []byte {
-	d := new(jsondoc.Doc)
-	if d.Parse(data) != nil {
-		return nil
-	}
-	return d.Root().Get("event").Raw()
+	return ev, v.Raw(), time.UnixMicro(us), nil
 }

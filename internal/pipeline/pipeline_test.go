@@ -132,7 +132,10 @@ func BenchmarkDetect(b *testing.B) {
 }
 
 // fakeBus records what ingest publishes.
-type fakeBus struct{ msgs []bus.Msg }
+type fakeBus struct {
+	msgs []bus.Msg
+	full bool
+}
 
 func (f *fakeBus) Publish(_ context.Context, msgs []bus.Msg) (int, error) {
 	f.msgs = append(f.msgs, msgs...)
@@ -140,6 +143,8 @@ func (f *fakeBus) Publish(_ context.Context, msgs []bus.Msg) (int, error) {
 }
 
 func (f *fakeBus) MaxPayload() int64 { return 1 << 20 }
+
+func (f *fakeBus) Full() bool { return f.full }
 
 func TestIngestRefusals(t *testing.T) {
 	fb := &fakeBus{}
@@ -160,6 +165,14 @@ func TestIngestRefusals(t *testing.T) {
 	}
 	if len(fb.msgs) != 1 {
 		t.Errorf("published %d messages", len(fb.msgs))
+	}
+	// A full bus refuses before decoding: busy, and nothing published.
+	fb.full = true
+	if _, err := in.Ingest(ctx, "cloudtrail", records(0, 3)); !errors.Is(err, ErrBusy) || !errors.Is(err, bus.ErrFull) {
+		t.Errorf("ingest into a full bus: %v, want ErrBusy wrapping bus.ErrFull", err)
+	}
+	if len(fb.msgs) != 1 {
+		t.Errorf("a full bus got %d more messages", len(fb.msgs)-1)
 	}
 }
 
@@ -218,7 +231,7 @@ func FuzzIngest(f *testing.F) {
 			t.Fatalf("accepted %d but published %d", res.Accepted, len(fb.msgs))
 		}
 		for _, m := range fb.msgs {
-			if _, _, err := ParseMessage(m.Data); err != nil {
+			if _, _, _, err := ParseMessage(m.Data); err != nil {
 				t.Fatalf("published an unreadable message: %v", err)
 			}
 		}
