@@ -153,8 +153,8 @@ type Bus struct {
 	// ackWait is the consumer ack wait; a field so tests can shorten it.
 	ackWait time.Duration
 
-	ncClosed  chan struct{} // closed by the connection's closed handler
-	trimKick  chan struct{}
+	ncClosed chan struct{} // closed by the connection's closed handler
+	trimKick chan struct{}
 	// full is set when a publish finds the stream full and cleared when a
 	// trim leaves room again; Full reads it.
 	full      atomic.Bool
