@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/vigil-sec/vigil/internal/alert"
@@ -118,8 +119,8 @@ func boolInt(b bool) int {
 	return 0
 }
 
-// ListAlerts returns alerts, most recently seen first.
-func (db *DB) ListAlerts(ctx context.Context, f AlertFilter) ([]*alert.Alert, string, error) {
+// listAlertsSQL builds ListAlerts' query for at most n rows.
+func listAlertsSQL(f AlertFilter, n int) (string, []any, error) {
 	var w query
 	statuses := make([]string, len(f.Status))
 	for i, s := range f.Status {
@@ -133,11 +134,19 @@ func (db *DB) ListAlerts(ctx context.Context, f AlertFilter) ([]*alert.Alert, st
 	w.eq("function", f.Function)
 	w.timeRange("last_seen", f.Since, f.Until)
 	if err := w.after("last_seen", f.Cursor); err != nil {
+		return "", nil, err
+	}
+	return "SELECT " + alertColumns + " FROM alerts" + w.clause() + " ORDER BY last_seen DESC, seq DESC LIMIT " + strconv.Itoa(n), w.args, nil
+}
+
+// ListAlerts returns alerts, most recently seen first.
+func (db *DB) ListAlerts(ctx context.Context, f AlertFilter) ([]*alert.Alert, string, error) {
+	n := limit(f.Limit)
+	stmt, args, err := listAlertsSQL(f, n+1)
+	if err != nil {
 		return nil, "", err
 	}
-	n := limit(f.Limit)
-	rows, err := db.r.QueryContext(ctx, "SELECT "+alertColumns+" FROM alerts"+w.clause()+
-		" ORDER BY last_seen DESC, seq DESC LIMIT "+fmt.Sprint(n+1), w.args...)
+	rows, err := db.r.QueryContext(ctx, stmt, args...)
 	if err != nil {
 		return nil, "", fmt.Errorf("store: listing alerts: %w", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/vigil-sec/vigil/internal/event"
@@ -74,21 +75,12 @@ func (t *Tx) Rollback() {
 
 // SearchEvents returns stored events, newest first.
 func (db *DB) SearchEvents(ctx context.Context, q EventQuery) ([]StoredEvent, string, error) {
-	var w query
-	w.eq("id", q.ID)
-	w.eq("principal", q.Principal)
-	w.eq("source_ip", q.SourceIP)
-	w.eq("action", q.Action)
-	w.eq("function", q.Function)
-	w.eq("account", q.Account)
-	w.eq("source", q.Source)
-	w.timeRange("time", q.Since, q.Until)
-	if err := w.after("time", q.Cursor); err != nil {
+	n := limit(q.Limit)
+	stmt, args, err := searchEventsSQL(q, n+1)
+	if err != nil {
 		return nil, "", err
 	}
-	n := limit(q.Limit)
-	rows, err := db.r.QueryContext(ctx, "SELECT seq, id, time, body FROM events"+w.clause()+
-		" ORDER BY time DESC, seq DESC LIMIT "+fmt.Sprint(n+1), w.args...)
+	rows, err := db.r.QueryContext(ctx, stmt, args...)
 	if err != nil {
 		return nil, "", fmt.Errorf("store: searching events: %w", err)
 	}
@@ -111,14 +103,44 @@ func (db *DB) SearchEvents(ctx context.Context, q EventQuery) ([]StoredEvent, st
 	return out, "", rows.Err()
 }
 
+// searchEventsSQL builds SearchEvents' query for at most n rows.
+func searchEventsSQL(q EventQuery, n int) (string, []any, error) {
+	var w query
+	w.eq("id", q.ID)
+	w.eq("principal", q.Principal)
+	w.eq("source_ip", q.SourceIP)
+	w.eq("action", q.Action)
+	w.eq("function", q.Function)
+	w.eq("account", q.Account)
+	w.eq("source", q.Source)
+	w.timeRange("time", q.Since, q.Until)
+	if err := w.after("time", q.Cursor); err != nil {
+		return "", nil, err
+	}
+	return "SELECT seq, id, time, body FROM events" + w.clause() + " ORDER BY time DESC, seq DESC LIMIT " + strconv.Itoa(n), w.args, nil
+}
+
 // DeleteEventsBefore deletes events stored before t, at most batch at a
 // time so that writers are not blocked for long, and returns how many it
 // deleted. Retention goes by when Vigil stored an event, not by the
 // event's own time, so that a backfill of old logs is kept, and replayed
 // events keep being recognized as duplicates for the retention period.
+//
+// Events are stored in seq order, so the expired ones are the first ones:
+// it looks at the batch oldest events and deletes the expired ones among
+// them, without an index on stored_at. (Should the clock step back, events
+// stored after the step may wait for their predecessors to expire.)
 func (db *DB) DeleteEventsBefore(ctx context.Context, t time.Time, batch int) (int64, error) {
-	res, err := db.w.ExecContext(ctx, `DELETE FROM events WHERE seq IN
-		(SELECT seq FROM events WHERE stored_at < ? ORDER BY stored_at LIMIT ?)`, ms(t), batch)
+	var upTo sql.NullInt64
+	err := db.w.QueryRowContext(ctx, `SELECT max(seq) FROM
+		(SELECT seq, stored_at FROM events ORDER BY seq LIMIT ?) WHERE stored_at < ?`, batch, ms(t)).Scan(&upTo)
+	if err != nil {
+		return 0, fmt.Errorf("store: retention: %w", err)
+	}
+	if !upTo.Valid {
+		return 0, nil
+	}
+	res, err := db.w.ExecContext(ctx, `DELETE FROM events WHERE seq <= ? AND stored_at < ?`, upTo.Int64, ms(t))
 	if err != nil {
 		return 0, fmt.Errorf("store: retention: %w", err)
 	}
