@@ -150,7 +150,14 @@ type collector struct {
 	seen         map[string]bool
 	rejected     []Rejection
 	bySource     map[string]int
+	// arena holds the messages: each is a slice of it, so that a body's
+	// messages take a few large allocations instead of a growing buffer
+	// each.
+	arena []byte
 }
+
+// arenaChunk is the size of the collector's message buffers.
+const arenaChunk = 256 << 10
 
 func (c *collector) Event(e *event.Event) {
 	c.n++
@@ -161,7 +168,15 @@ func (c *collector) Event(e *event.Event) {
 		return
 	}
 	c.seen[e.ID] = true
-	data := message(e, c.now, nil)
+	// The envelope takes far less than 1 KiB beside the raw record, but
+	// should it take more, append moves the message to a buffer of its own.
+	need := len(e.Raw.Raw()) + 1024
+	if cap(c.arena)-len(c.arena) < need {
+		c.arena = make([]byte, 0, max(arenaChunk, need))
+	}
+	start := len(c.arena)
+	c.arena = message(e, c.now, c.arena)
+	data := c.arena[start:len(c.arena):len(c.arena)]
 	if len(data) > c.maxMsg {
 		c.rejected = append(c.rejected, Rejection{Index: c.n - 1,
 			Error: fmt.Sprintf("event %s is %d KiB, larger than the bus's %d KiB message limit", e.ID, len(data)>>10, c.maxMsg>>10)})

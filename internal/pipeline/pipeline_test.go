@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -236,4 +237,23 @@ func FuzzIngest(f *testing.F) {
 			}
 		}
 	})
+}
+
+// BenchmarkIngestAllocs reports what ingest allocates per byte of a
+// CloudTrail body (decoding and building bus messages, the bus left out),
+// which api's inflightFactor budgets for.
+func BenchmarkIngestAllocs(b *testing.B) {
+	body := records(0, 2000)
+	in := NewIngester(decode.Builtin(), &fakeBus{}, IngestMetrics{})
+	ctx := context.Background()
+	var m0, m1 runtime.MemStats
+	runtime.ReadMemStats(&m0)
+	for b.Loop() {
+		in.bus = &fakeBus{}
+		if _, err := in.Ingest(ctx, "cloudtrail", body); err != nil {
+			b.Fatal(err)
+		}
+	}
+	runtime.ReadMemStats(&m1)
+	b.ReportMetric(float64(m1.TotalAlloc-m0.TotalAlloc)/float64(b.N*len(body)), "alloc-B/body-B")
 }
