@@ -22,6 +22,7 @@ type Config struct {
 	Detect Detect
 	Alerts Alerts
 	Ingest Ingest
+	Notify Notify
 }
 
 // Server is the HTTP server and the data directory.
@@ -94,7 +95,7 @@ func Default() *Config {
 		Log: Log{Level: "info", Format: "text"},
 		Bus: Bus{
 			MaxBytes:        2 << 30,
-			DuplicateWindow: 30 * time.Second,
+			DuplicateWindow: 5 * time.Second,
 		},
 		Store: Store{Retention: 720 * time.Hour},
 		Detect: Detect{
@@ -105,6 +106,7 @@ func Default() *Config {
 		},
 		Alerts: Alerts{DedupWindow: time.Hour},
 		Ingest: Ingest{PubSub: PubSub{Issuer: "https://accounts.google.com"}},
+		Notify: defaultNotify(),
 	}
 }
 

@@ -2,11 +2,12 @@ package config
 
 import (
 	"fmt"
-	"github.com/vigil-sec/vigil/internal/suggest"
 	"strings"
 	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/vigil-sec/vigil/internal/suggest"
 )
 
 // loader carries one load: the problems found so far, where each key's
@@ -14,6 +15,7 @@ import (
 type loader struct {
 	problems
 	src        map[string]source
+	bad        map[string]bool // structs in which decoding found a problem
 	readSecret func(path string) (Secret, error)
 }
 
@@ -21,6 +23,7 @@ func newLoader(file string) *loader {
 	return &loader{
 		problems:   problems{file: file, seen: map[string]bool{}},
 		src:        map[string]source{},
+		bad:        map[string]bool{},
 		readSecret: readSecretFile,
 	}
 }
@@ -47,6 +50,11 @@ func (d *loader) section(n *yaml.Node, path string, fields []field) {
 	if n.Kind != yaml.MappingNode {
 		d.atNode(n, path, "expected a mapping with keys %s, got %s", strings.Join(keyNames(fields), ", "), describe(n))
 		return
+	}
+	if path != "" {
+		// Where the section is, for problems with keys of it that the file
+		// left at their defaults.
+		d.src[path] = source{line: n.Line, col: n.Column}
 	}
 	secretForm := map[string]*yaml.Node{} // secret key -> the first form seen
 	for _, p := range d.pairs(n, path) {

@@ -53,6 +53,15 @@ func TestEnvOverrides(t *testing.T) {
 		{[]string{"VIGIL_INGEST_PUBSUB_SHARED_TOKEN_FILE=testdata/secrets/pubsub-token"}, func(c *Config) {
 			c.Ingest.PubSub.SharedToken = "pubsub-push-token-0123456789abcdef"
 		}},
+		{[]string{"VIGIL_NOTIFY_ALLOW_PRIVATE_TARGETS=10.0.0.0/8, 127.0.0.1/32"}, func(c *Config) {
+			c.Notify.AllowPrivateTargets = []string{"10.0.0.0/8", "127.0.0.1/32"}
+		}},
+		{[]string{"VIGIL_NOTIFY_EXTERNAL_URL=https://vigil.example.com"}, func(c *Config) { c.Notify.ExternalURL = "https://vigil.example.com" }},
+		{[]string{"VIGIL_NOTIFY_DELIVERY_MAX_AGE=48h"}, func(c *Config) { c.Notify.Delivery.MaxAge = 48 * time.Hour }},
+		{[]string{"VIGIL_NOTIFY_DELIVERY_BACKOFF_BASE=5s"}, func(c *Config) { c.Notify.Delivery.BackoffBase = 5 * time.Second }},
+		{[]string{"VIGIL_NOTIFY_DELIVERY_BACKOFF_MAX=1h"}, func(c *Config) { c.Notify.Delivery.BackoffMax = time.Hour }},
+		{[]string{"VIGIL_NOTIFY_DELIVERY_CONCURRENCY=16"}, func(c *Config) { c.Notify.Delivery.Concurrency = 16 }},
+		{[]string{"VIGIL_NOTIFY_DELIVERY_RETENTION=0"}, func(c *Config) { c.Notify.Delivery.Retention = 0 }},
 		{[]string{"VIGIL_URL=http://ignored", "VIGIL_TOKEN=ignored", "VIGIL=x", "NOT_VIGIL_LOG_LEVEL=bogus", "MALFORMED"}, func(*Config) {}},
 	}
 	covered := map[string]bool{}
@@ -73,8 +82,8 @@ func TestEnvOverrides(t *testing.T) {
 			}
 		})
 	}
-	for name := range envVars(Default().schema()) {
-		if !covered[name] && name != "VIGIL_DETECT_PLACEHOLDERS" {
+	for name, ev := range envVars(Default().schema()) {
+		if _, ok := ev.val.(envless); !covered[name] && !ok {
 			t.Errorf("no test case sets %s", name)
 		}
 	}
@@ -97,6 +106,10 @@ func TestEnvErrors(t *testing.T) {
 		{[]string{"VIGIL_SERVER_LISTN=:1"}, []string{`VIGIL_SERVER_LISTN: no such setting (did you mean VIGIL_SERVER_LISTEN?); the server variables are VIGIL_SERVER_DATA, VIGIL_SERVER_LISTEN,`}},
 		{[]string{"VIGIL_INGEST_PUBSUB_AUDIENCE=x"}, []string{`VIGIL_INGEST_PUBSUB_AUDIENCE: has no effect while ingest.pubsub.jwks_url is empty`}},
 		{[]string{"VIGIL_DETECT_PLACEHOLDERS=a=b"}, []string{`VIGIL_DETECT_PLACEHOLDERS: cannot be set from the environment; set it in the config file`}},
+		{[]string{"VIGIL_NOTIFY_ROUTE=x"}, []string{`VIGIL_NOTIFY_ROUTE: cannot be set from the environment; set it in the config file`}},
+		{[]string{"VIGIL_NOTIFY_RECEIVERS_0_NAME=x"}, []string{`VIGIL_NOTIFY_RECEIVERS_0_NAME: no such setting`}},
+		{[]string{"VIGIL_NOTIFY_DELIVERY_CONCURRENCY=0"}, []string{`VIGIL_NOTIFY_DELIVERY_CONCURRENCY: must be from 1 to 64, got 0`}},
+		{[]string{"VIGIL_NOTIFY_EXTERNAL_URL=ftp://x"}, []string{`VIGIL_NOTIFY_EXTERNAL_URL: "ftp://x" must be an http or https URL`}},
 		{[]string{"VIGIL_INGEST_PUBSUB_SHARED_TOKEN_FILE=testdata/secrets/nope"}, []string{`VIGIL_INGEST_PUBSUB_SHARED_TOKEN_FILE: cannot read secret file "testdata/secrets/nope": no such file or directory`}},
 		{
 			[]string{"VIGIL_INGEST_PUBSUB_SHARED_TOKEN=0123456789abcdef-env", "VIGIL_INGEST_PUBSUB_SHARED_TOKEN_FILE=testdata/secrets/pubsub-token"},
@@ -175,6 +188,9 @@ func TestEnvNames(t *testing.T) {
 		"VIGIL_INGEST_PUBSUB_AUDIENCE", "VIGIL_INGEST_PUBSUB_ISSUER", "VIGIL_INGEST_PUBSUB_JWKS_URL",
 		"VIGIL_INGEST_PUBSUB_SERVICE_ACCOUNT_EMAIL", "VIGIL_INGEST_PUBSUB_SHARED_TOKEN", "VIGIL_INGEST_PUBSUB_SHARED_TOKEN_FILE",
 		"VIGIL_LOG_FORMAT", "VIGIL_LOG_LEVEL",
+		"VIGIL_NOTIFY_ALLOW_PRIVATE_TARGETS", "VIGIL_NOTIFY_DELIVERY_BACKOFF_BASE", "VIGIL_NOTIFY_DELIVERY_BACKOFF_MAX",
+		"VIGIL_NOTIFY_DELIVERY_CONCURRENCY", "VIGIL_NOTIFY_DELIVERY_MAX_AGE", "VIGIL_NOTIFY_DELIVERY_RETENTION",
+		"VIGIL_NOTIFY_EXTERNAL_URL", "VIGIL_NOTIFY_RECEIVERS", "VIGIL_NOTIFY_ROUTE", "VIGIL_NOTIFY_TIME_INTERVALS",
 		"VIGIL_SERVER_DATA", "VIGIL_SERVER_LISTEN", "VIGIL_SERVER_MAX_BODY_BYTES", "VIGIL_SERVER_MAX_INFLIGHT_BYTES", "VIGIL_SERVER_SHUTDOWN_TIMEOUT",
 		"VIGIL_STORE_RETENTION",
 	}

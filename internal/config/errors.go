@@ -90,12 +90,14 @@ type problems struct {
 	list    Errors
 	seen    map[string]bool // problems already reported, by text
 	dropped int
+	calls   int  // problems reported, duplicates included
 	fatal   bool // the document could not be used; skip validation
 }
 
 // add records e once: a problem inside a YAML anchor that is merged twice
 // is still one problem.
 func (p *problems) add(e *Error) {
+	p.calls++
 	text := e.Error()
 	if p.seen[text] {
 		return

@@ -37,6 +37,9 @@ type value interface {
 // errNoEnv is set's answer for keys that cannot come from the environment.
 var errNoEnv = errors.New("cannot be set from the environment; set it in the config file")
 
+// envless is implemented by values whose set always returns errNoEnv.
+type envless interface{ envless() }
+
 // schema describes every key of c, bound to c's fields.
 func (c *Config) schema() []field {
 	sv, lg, bus, st, dt, al, ps := &c.Server, &c.Log, &c.Bus, &c.Store, &c.Detect, &c.Alerts, &c.Ingest.PubSub
@@ -80,6 +83,7 @@ func (c *Config) schema() []field {
 				leaf("shared_token", secretValue{&ps.SharedToken}),
 			),
 		),
+		notifyFields(&c.Notify),
 	}
 }
 
@@ -329,6 +333,7 @@ func (v placeholdersValue) decode(d *loader, key string, n *yaml.Node) {
 	*v.p = out
 }
 func (v placeholdersValue) set(string) error { return errNoEnv }
+func (placeholdersValue) envless()           {}
 func (v placeholdersValue) node() *yaml.Node {
 	n := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
 	if len(*v.p) == 0 {

@@ -212,15 +212,15 @@ func TestReadSecretFile(t *testing.T) {
 	}
 }
 
-// receiver stands in for the notification receivers to come: a config
+// fakeReceiver stands in for the notification receivers to come: a config
 // struct of its own with two secrets, decoded with the same helpers.
-type receiver struct {
+type fakeReceiver struct {
 	URL        string
 	RoutingKey Secret
 	Password   Secret
 }
 
-func (r *receiver) fields() []field {
+func (r *fakeReceiver) fields() []field {
 	return []field{
 		leaf("url", strValue{&r.URL}),
 		leaf("routing_key", secretValue{&r.RoutingKey}),
@@ -233,8 +233,8 @@ func (r *receiver) fields() []field {
 // environment forms, and prints redacted.
 func TestSecretMechanismIsGeneric(t *testing.T) {
 	files := map[string]Secret{"/run/secrets/pd": "pd-routing-key-from-file"}
-	decode := func(src string) (*receiver, error) {
-		var r receiver
+	decode := func(src string) (*fakeReceiver, error) {
+		var r fakeReceiver
 		l := newLoader("receiver.yaml")
 		l.readSecret = func(path string) (Secret, error) {
 			if s, ok := files[path]; ok {
@@ -253,7 +253,7 @@ func TestSecretMechanismIsGeneric(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := receiver{URL: "https://events.pagerduty.com", RoutingKey: "pd-routing-key-from-file", Password: "pw-inline-value"}
+	want := fakeReceiver{URL: "https://events.pagerduty.com", RoutingKey: "pd-routing-key-from-file", Password: "pw-inline-value"}
 	if diff := cmp.Diff(want, *r); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
@@ -273,10 +273,63 @@ func TestSecretMechanismIsGeneric(t *testing.T) {
 		t.Errorf("errors:\n%v\nwant:\n%s", err, wantErr)
 	}
 
-	vars := envVars([]field{section("notify", section("pagerduty", (&receiver{}).fields()...))})
+	vars := envVars([]field{section("notify", section("pagerduty", (&fakeReceiver{}).fields()...))})
 	for _, name := range []string{"VIGIL_NOTIFY_PAGERDUTY_ROUTING_KEY", "VIGIL_NOTIFY_PAGERDUTY_ROUTING_KEY_FILE", "VIGIL_NOTIFY_PAGERDUTY_PASSWORD_FILE"} {
 		if _, ok := vars[name]; !ok {
 			t.Errorf("no environment variable %s", name)
+		}
+	}
+}
+
+// TestNotifySecretsNeverLeak loads receivers that hold secrets and checks
+// that no output and no error shows them.
+func TestNotifySecretsNeverLeak(t *testing.T) {
+	good := `notify:
+  receivers:
+    - name: hook
+      webhook:
+        url: https://hooks.example.com/hunter2-url-token
+        secret: hunter2-signing-key
+        headers: {Authorization: Bearer hunter2-header}
+    - name: pager
+      pagerduty: {routing_key: hunter2-routing-key-0123456789}
+  route: {receiver: hook}
+`
+	cfg, err := Parse("vigil.yaml", []byte(good))
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := json.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	y, err := yaml.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, out := range map[string]string{
+		"Redacted": cfg.Redacted(), "json": string(j), "yaml": string(y),
+		"%+v": fmt.Sprintf("%+v", cfg.Notify.Receivers), "%#v": fmt.Sprintf("%#v", *cfg.Notify.Receivers[0].Webhook),
+	} {
+		if strings.Contains(out, "hunter2") {
+			t.Errorf("%s leaks a secret:\n%s", name, out)
+		}
+	}
+	for _, bad := range []string{
+		"notify: {receivers: [{name: hook, webhook: {url: [https://hooks.example.com/hunter2]}}]}",
+		"notify: {receivers: [{name: hook, webhook: {url: \"https://hooks.example.com/hunter2\\x01\"}}]}",
+		"notify: {receivers: [{name: hook, webhook: {url: \"hunter2 not a url\"}}]}",
+		"notify: {receivers: [{name: hook, webhook: {url: https://h.example.com/hunter2, url: https://h.example.com/hunter2}}]}",
+		"notify: {receivers: [{name: hook, webhook: {url: https://h.example.com/x, headers: {A: [hunter2]}}}]}",
+		"notify: {receivers: [{name: hook, slack: {webhook_url: \"hunter2://x\"}}]}",
+	} {
+		_, err := Parse("vigil.yaml", []byte(bad))
+		if err == nil {
+			t.Errorf("%s parsed; want an error", bad)
+			continue
+		}
+		if strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("the error for %s leaks a secret:\n%v", bad, err)
 		}
 	}
 }

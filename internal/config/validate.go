@@ -70,6 +70,7 @@ func (l *loader) validate(c *Config) {
 	l.nonNegative("alerts.dedup_window", c.Alerts.DedupWindow)
 
 	l.validatePubSub(&c.Ingest.PubSub)
+	l.validateNotify(&c.Notify)
 }
 
 func (l *loader) validatePubSub(p *PubSub) {
