@@ -72,7 +72,7 @@ const SubjectPrefix = "events."
 // Defaults for Options.
 const (
 	DefaultMaxBytes        int64 = 2 << 30
-	DefaultDuplicateWindow       = 5 * time.Second
+	DefaultDuplicateWindow       = 10 * time.Minute
 )
 
 const (
@@ -132,7 +132,7 @@ type Options struct {
 	// is never dropped to make room.
 	MaxBytes int64
 	// DuplicateWindow is how long JetStream remembers message IDs to drop
-	// re-published duplicates; default 5 seconds.
+	// re-published duplicates; default 10 minutes.
 	DuplicateWindow time.Duration
 	// Logger receives the bus's logs (component "bus") and the NATS
 	// server's warnings and errors. Nil discards them.

@@ -14,14 +14,18 @@ import (
 // Msg is one message to publish.
 type Msg struct {
 	// ID identifies the message for deduplication; it becomes the
-	// Nats-Msg-Id header. Use the provider's event ID (or a hash of the raw
-	// record) so that a retried batch stores each event once. Required.
+	// Nats-Msg-Id header. Derive it from the content (such as the IDs of
+	// the events the message carries) so that a retried publish is
+	// recognized. Required.
 	ID string
 	// Subject is under "events.", such as "events.aws.cloudtrail".
 	Subject string
 	// Data is the payload, at most the server's max_payload (1 MiB by
 	// default).
 	Data []byte
+	// Duplicate is set by Publish when JetStream already had a message
+	// with this ID within the duplicate window and dropped this one.
+	Duplicate bool
 }
 
 // Publish stores msgs and returns when every one of them is acknowledged by
@@ -57,10 +61,11 @@ func (b *Bus) Publish(ctx context.Context, msgs []Msg) (duplicates int, err erro
 		futures = append(futures, f)
 	}
 
-	for _, f := range futures {
+	for i, f := range futures {
 		select {
 		case ack := <-f.Ok():
 			if ack.Duplicate {
+				msgs[i].Duplicate = true
 				duplicates++
 			}
 		case err := <-f.Err():

@@ -95,14 +95,14 @@ func Default() *Config {
 		Log: Log{Level: "info", Format: "text"},
 		Bus: Bus{
 			MaxBytes:        2 << 30,
-			DuplicateWindow: 5 * time.Second,
+			DuplicateWindow: 10 * time.Minute,
 		},
 		Store: Store{Retention: 720 * time.Hour},
 		Detect: Detect{
 			Builtin:      true,
 			Rules:        []string{},
 			Placeholders: map[string][]string{},
-			Batch:        500,
+			Batch:        4,
 		},
 		Alerts: Alerts{DedupWindow: time.Hour},
 		Ingest: Ingest{PubSub: PubSub{Issuer: "https://accounts.google.com"}},

@@ -44,7 +44,7 @@ func TestParseValues(t *testing.T) {
 		{"bool", "detect: {builtin: false}", func(c *Config) { c.Detect.Builtin = false }},
 		{"bool upper case", "detect: {builtin: FALSE}", func(c *Config) { c.Detect.Builtin = false }},
 		{"int hex", "detect: {workers: 0x10}", func(c *Config) { c.Detect.Workers = 16 }},
-		{"int underscores", "detect: {batch: 10_000}", func(c *Config) { c.Detect.Batch = 10_000 }},
+		{"int underscores", "detect: {batch: 1_000}", func(c *Config) { c.Detect.Batch = 1_000 }},
 		{"number as string", "ingest: {pubsub: {issuer: 12345}}", func(c *Config) { c.Ingest.PubSub.Issuer = "12345" }},
 		{"null string", "bus: {url: }", func(c *Config) { c.Bus.URL = "" }},
 		{"null list", "detect: {rules: }", func(*Config) {}},

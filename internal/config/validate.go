@@ -14,7 +14,7 @@ import (
 // Bounds checked by validation.
 const (
 	maxWorkers        = 1024
-	maxBatch          = 100_000
+	maxBatch          = 1000
 	minSharedTokenLen = 16
 )
 

@@ -33,7 +33,7 @@ type DetectMetrics struct {
 // DetectorOptions configure a Detector.
 type DetectorOptions struct {
 	Consumer    string        // durable consumer name; default "detect"
-	Batch       int           // messages per batch; default 500
+	Batch       int           // bus messages per batch; default 4
 	Workers     int           // batches evaluated at once; default one per CPU
 	DedupWindow time.Duration // alerts with one fingerprint within it are one alert
 	Metrics     DetectMetrics
@@ -58,7 +58,7 @@ func NewDetector(c Consumer, db *store.DB, eng *detect.Engine, opts DetectorOpti
 		opts.Consumer = "detect"
 	}
 	if opts.Batch <= 0 {
-		opts.Batch = 500
+		opts.Batch = 4
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -122,10 +122,10 @@ func (d *Detector) handle(ctx context.Context, ds []bus.Delivery) error {
 		ingested time.Time
 		matches  []*alert.Alert
 	}
-	batch := make([]evaluated, 0, len(ds))
+	var batch []evaluated
 	bad := 0
 	for _, dl := range ds {
-		ev, body, ingested, err := ParseMessage(dl.Data)
+		evs, ingested, err := ParseMessage(dl.Data)
 		if err != nil {
 			// A message that cannot be read will never be readable:
 			// log it and move on rather than block the stream.
@@ -133,11 +133,13 @@ func (d *Detector) handle(ctx context.Context, ds []bus.Delivery) error {
 			d.opts.Logger.Error("dropping unreadable bus message", "seq", dl.Seq, "err", err)
 			continue
 		}
-		e := evaluated{ev: ev, body: body, ingested: ingested}
-		eng.Match(ev, scratch, func(r *detect.Rule) {
-			e.matches = append(e.matches, alert.FromMatch(NewID("alt"), alert.RuleRef{ID: ruleKey(r), Title: r.Title, Level: r.Level, Tags: r.Tags}, ev, now))
-		})
-		batch = append(batch, e)
+		for _, p := range evs {
+			e := evaluated{ev: p.Event, body: p.Body, ingested: ingested}
+			eng.Match(p.Event, scratch, func(r *detect.Rule) {
+				e.matches = append(e.matches, alert.FromMatch(NewID("alt"), alert.RuleRef{ID: ruleKey(r), Title: r.Title, Level: r.Level, Tags: r.Tags}, p.Event, now))
+			})
+			batch = append(batch, e)
+		}
 	}
 	tx, err := d.db.Begin(ctx)
 	if err != nil {

@@ -8,8 +8,13 @@ package pipeline
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
+	"maps"
+	"slices"
 	"strconv"
 	"time"
 
@@ -75,14 +80,61 @@ const (
 // its expansion budget.
 var ErrTooLarge = errors.New("body expands too much")
 
-// Envelope of a bus message: the event with the time it was ingested, from
-// which detection latency is measured.
-func message(ev *event.Event, ingested time.Time, buf []byte) []byte {
-	buf = append(buf, `{"ingested_at":`...)
-	buf = strconv.AppendInt(buf, ingested.UnixMicro(), 10)
-	buf = append(buf, `,"event":`...)
-	buf = ev.AppendJSON(buf, true)
-	return append(buf, '}')
+// Bus messages carry events in batches: one message holds up to
+// maxMessageEvents events of one source from one request, at most
+// maxMessageBytes of them (an event larger than that travels alone). One
+// message per few hundred events rather than one per event keeps the bus's
+// per-message costs — acknowledgements, the duplicate window's memory,
+// deliveries — off the per-event path.
+//
+// A message is {"ingested_at":<unix µs>,"events":[<event>,...]}. Its ID
+// is a digest of its source and its events' IDs, so a request sent again is
+// recognized as a whole within the bus's duplicate window; any other replay
+// is caught by the store, which keeps each event ID once.
+const (
+	maxMessageEvents = 500
+	maxMessageBytes  = 1 << 20
+)
+
+// batch is a bus message being built.
+type batch struct {
+	source string
+	buf    []byte
+	n      int // events
+	ids    hash.Hash
+}
+
+func newBatch(source string, ingested time.Time) *batch {
+	b := &batch{source: source, buf: make([]byte, 0, 64<<10), ids: sha256.New()}
+	b.buf = append(b.buf, `{"ingested_at":`...)
+	b.buf = strconv.AppendInt(b.buf, ingested.UnixMicro(), 10)
+	b.buf = append(b.buf, `,"events":[`...)
+	b.ids.Write([]byte(source))
+	return b
+}
+
+// add appends ev and reports the bytes it took.
+func (b *batch) add(ev *event.Event) int {
+	before := len(b.buf)
+	if b.n > 0 {
+		b.buf = append(b.buf, ',')
+	}
+	b.buf = ev.AppendJSON(b.buf, true)
+	b.n++
+	b.ids.Write([]byte{0})
+	b.ids.Write([]byte(ev.ID))
+	return len(b.buf) - before
+}
+
+// undo removes the last event, which took n bytes; its ID stays in the
+// digest, which only makes the message ID differ.
+func (b *batch) undo(n int) {
+	b.buf = b.buf[:len(b.buf)-n]
+	b.n--
+}
+
+func (b *batch) msg() bus.Msg {
+	return bus.Msg{ID: "b" + hex.EncodeToString(b.ids.Sum(nil)[:16]), Subject: bus.SubjectPrefix + b.source, Data: append(b.buf, "]}"...)}
 }
 
 // Ingest decodes body as kind and publishes its events. It returns once
@@ -106,6 +158,7 @@ func (in *Ingester) Ingest(ctx context.Context, kind string, body []byte) (Inges
 		}
 		return IngestResult{}, fmt.Errorf("%w: %v", source.ErrNotFormat, err)
 	}
+	c.done()
 	if c.over() {
 		return IngestResult{}, fmt.Errorf("%w: the %d KiB body decodes to more than %d MiB of events; send smaller batches", ErrTooLarge, len(body)>>10, c.budget>>20)
 	}
@@ -120,15 +173,18 @@ func (in *Ingester) Ingest(ctx context.Context, kind string, body []byte) (Inges
 	if len(c.msgs) == 0 {
 		return res, nil
 	}
-	dups, err := in.bus.Publish(ctx, c.msgs)
-	if err != nil {
+	if _, err := in.bus.Publish(ctx, c.msgs); err != nil {
 		if errors.Is(err, bus.ErrFull) || errors.Is(err, bus.ErrUnavailable) {
 			return IngestResult{}, fmt.Errorf("%w: %v", ErrBusy, err)
 		}
 		return IngestResult{}, err
 	}
-	res.Accepted = len(c.msgs) - dups
-	res.Duplicates = dups
+	for i, m := range c.msgs {
+		if m.Duplicate {
+			res.Duplicates += c.counts[i]
+		}
+	}
+	res.Accepted = c.events() - res.Duplicates
 	if in.metrics.Events != nil {
 		for src, n := range c.bySource {
 			in.metrics.Events(src, n)
@@ -147,44 +203,74 @@ type collector struct {
 	allNotFormat bool
 	n            int
 	msgs         []bus.Msg
+	counts       []int             // events per message in msgs
+	open         map[string]*batch // the message being built per source
 	seen         map[string]bool
 	rejected     []Rejection
 	bySource     map[string]int
-	// arena holds the messages: each is a slice of it, so that a body's
-	// messages take a few large allocations instead of a growing buffer
-	// each.
-	arena []byte
 }
-
-// arenaChunk is the size of the collector's message buffers.
-const arenaChunk = 256 << 10
 
 func (c *collector) Event(e *event.Event) {
 	c.n++
 	if c.seen == nil {
-		c.seen, c.bySource = map[string]bool{}, map[string]int{}
+		c.seen, c.bySource, c.open = map[string]bool{}, map[string]int{}, map[string]*batch{}
 	}
 	if c.seen[e.ID] {
 		return
 	}
 	c.seen[e.ID] = true
-	// The envelope takes far less than 1 KiB beside the raw record, but
-	// should it take more, append moves the message to a buffer of its own.
-	need := len(e.Raw.Raw()) + 1024
-	if cap(c.arena)-len(c.arena) < need {
-		c.arena = make([]byte, 0, max(arenaChunk, need))
+	b := c.open[e.Source]
+	if b == nil {
+		b = newBatch(e.Source, c.now)
+		c.open[e.Source] = b
 	}
-	start := len(c.arena)
-	c.arena = message(e, c.now, c.arena)
-	data := c.arena[start:len(c.arena):len(c.arena)]
-	if len(data) > c.maxMsg {
+	n := b.add(e)
+	if len(b.buf)+2 > min(c.maxMsg, maxMessageBytes) && b.n > 1 {
+		// The event does not fit beside the others: close the message
+		// without it and start the next one with it.
+		b.undo(n)
+		c.flush(b)
+		b = newBatch(e.Source, c.now)
+		c.open[e.Source] = b
+		n = b.add(e)
+	}
+	if len(b.buf)+2 > c.maxMsg {
 		c.rejected = append(c.rejected, Rejection{Index: c.n - 1,
-			Error: fmt.Sprintf("event %s is %d KiB, larger than the bus's %d KiB message limit", e.ID, len(data)>>10, c.maxMsg>>10)})
+			Error: fmt.Sprintf("event %s is %d KiB, larger than the bus's %d KiB message limit", e.ID, n>>10, c.maxMsg>>10)})
+		delete(c.open, e.Source)
 		return
 	}
-	c.size += len(data)
+	c.size += n
 	c.bySource[e.Source]++
-	c.msgs = append(c.msgs, bus.Msg{ID: e.ID, Subject: bus.SubjectPrefix + e.Source, Data: data})
+	if b.n == maxMessageEvents {
+		c.flush(b)
+	}
+}
+
+// flush closes b's message.
+func (c *collector) flush(b *batch) {
+	if b.n > 0 {
+		c.msgs = append(c.msgs, b.msg())
+		c.counts = append(c.counts, b.n)
+	}
+	delete(c.open, b.source)
+}
+
+// done closes the messages still open, in source order so that the same
+// body always gives the same messages.
+func (c *collector) done() {
+	for _, src := range slices.Sorted(maps.Keys(c.open)) {
+		c.flush(c.open[src])
+	}
+}
+
+// events counts the events in msgs.
+func (c *collector) events() int {
+	n := 0
+	for _, k := range c.counts {
+		n += k
+	}
+	return n
 }
 
 // over reports whether the body has decoded past its budget; decoding
@@ -202,21 +288,43 @@ func (c *collector) Fail(err *source.RecordError) {
 
 func (c *collector) Note(string) {}
 
-// ParseMessage reads a bus message back into its event, the event's JSON
-// as stored for search (a slice of data), and the time it was ingested.
-func ParseMessage(data []byte) (ev *event.Event, body []byte, ingested time.Time, err error) {
+// Parsed is one event read back from a bus message.
+type Parsed struct {
+	Event *event.Event
+	// Body is the event's JSON as stored for search, a slice of the
+	// message.
+	Body []byte
+}
+
+// ParseMessage reads a bus message back into its events and the time they
+// were ingested. An event that cannot be read fails the whole message.
+func ParseMessage(data []byte) ([]Parsed, time.Time, error) {
 	d := new(jsondoc.Doc)
 	if err := d.Parse(data); err != nil {
-		return nil, nil, time.Time{}, fmt.Errorf("bus message: %w", err)
+		return nil, time.Time{}, fmt.Errorf("bus message: %w", err)
 	}
 	root := d.Root()
 	us, ok := root.Get("ingested_at").Int()
 	if !ok {
-		return nil, nil, time.Time{}, errors.New(`bus message has no "ingested_at"`)
+		return nil, time.Time{}, errors.New(`bus message has no "ingested_at"`)
 	}
-	v := root.Get("event")
-	if ev, err = event.FromJSON(v); err != nil {
-		return nil, nil, time.Time{}, fmt.Errorf("bus message: %w", err)
+	evs := root.Get("events")
+	if evs.Kind() != jsondoc.Array {
+		return nil, time.Time{}, errors.New(`bus message has no "events" array`)
 	}
-	return ev, v.Raw(), time.UnixMicro(us), nil
+	var out []Parsed
+	var err error
+	evs.Elements(func(i int, v jsondoc.Value) bool {
+		var ev *event.Event
+		if ev, err = event.FromJSON(v); err != nil {
+			err = fmt.Errorf("bus message: events[%d]: %w", i, err)
+			return false
+		}
+		out = append(out, Parsed{Event: ev, Body: v.Raw()})
+		return true
+	})
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	return out, time.UnixMicro(us), nil
 }

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/vigil-sec/vigil/internal/bus"
 	"github.com/vigil-sec/vigil/internal/decode"
 	"github.com/vigil-sec/vigil/internal/detect"
@@ -104,14 +106,81 @@ func TestIngestDetectStore(t *testing.T) {
 	if err != nil || res.Accepted != 100 {
 		t.Fatalf("ingest: %+v %v", res, err)
 	}
+	// The same body again is one duplicate bus message.
+	res, _ = e.in.Ingest(ctx, "cloudtrail", records(0, 100))
+	if res.Accepted != 0 || res.Duplicates != 100 {
+		t.Errorf("the same batch again: %+v", res)
+	}
+	// An overlapping body is other messages: the bus takes them, and the
+	// store keeps each event once.
 	res, _ = e.in.Ingest(ctx, "auto", records(50, 100))
-	if res.Accepted != 50 || res.Duplicates != 50 {
+	if res.Accepted != 100 || res.Duplicates != 0 {
 		t.Errorf("overlapping batch: %+v", res)
 	}
 	e.drain(t, 150)
+	st, err := e.db.Stats(ctx, time.Now())
+	if err != nil || st.Events != 150 {
+		t.Errorf("stored %d events (%v), want 150", st.Events, err)
+	}
 	alerts, _, err := e.db.ListAlerts(ctx, store.AlertFilter{Limit: 1000})
 	if err != nil || len(alerts) != 30 {
 		t.Errorf("%d alerts (%v), want 30: one per StopLogging principal", len(alerts), err)
+	}
+	for _, a := range alerts {
+		if a.Count != 1 {
+			t.Errorf("alert %s counted %d times, want once: a replayed event raised it again", a.Principal, a.Count)
+		}
+	}
+}
+
+// TestIngestBatchesMessages checks how events are packed into bus
+// messages: per source, at most maxMessageEvents per message, the same
+// body always giving the same message IDs.
+func TestIngestBatchesMessages(t *testing.T) {
+	ctx := context.Background()
+	fb := &fakeBus{}
+	in := NewIngester(decode.Builtin(), fb, IngestMetrics{})
+	res, err := in.Ingest(ctx, "cloudtrail", records(0, 1200))
+	if err != nil || res.Accepted != 1200 {
+		t.Fatalf("ingest: %+v %v", res, err)
+	}
+	var sizes []int
+	seen := map[string]bool{}
+	for _, m := range fb.msgs {
+		evs, _, err := ParseMessage(m.Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sizes = append(sizes, len(evs))
+		for _, p := range evs {
+			if seen[p.Event.ID] {
+				t.Errorf("event %s published twice", p.Event.ID)
+			}
+			seen[p.Event.ID] = true
+			if !bytes.HasPrefix(p.Body, []byte(`{"time":`)) || !bytes.Contains(p.Body, []byte(`"raw":{`)) {
+				t.Errorf("event body %.80s... is not the stored event JSON", p.Body)
+			}
+		}
+	}
+	if diff := cmp.Diff([]int{500, 500, 200}, sizes); diff != "" {
+		t.Errorf("events per message (-want +got):\n%s", diff)
+	}
+	first := fb.msgs
+	fb.msgs = nil
+	if _, err := in.Ingest(ctx, "cloudtrail", records(0, 1200)); err != nil {
+		t.Fatal(err)
+	}
+	for i := range first {
+		if first[i].ID != fb.msgs[i].ID {
+			t.Errorf("message %d: ID %s, then %s for the same body", i, first[i].ID, fb.msgs[i].ID)
+		}
+	}
+	fb.msgs = nil
+	if _, err := in.Ingest(ctx, "cloudtrail", records(1, 1200)); err != nil {
+		t.Fatal(err)
+	}
+	if fb.msgs[0].ID == first[0].ID {
+		t.Error("different events gave the same message ID")
 	}
 }
 
@@ -228,13 +297,16 @@ func FuzzIngest(f *testing.F) {
 			}
 			return
 		}
-		if res.Accepted != len(fb.msgs) {
-			t.Fatalf("accepted %d but published %d", res.Accepted, len(fb.msgs))
-		}
+		published := 0
 		for _, m := range fb.msgs {
-			if _, _, _, err := ParseMessage(m.Data); err != nil {
+			evs, _, err := ParseMessage(m.Data)
+			if err != nil {
 				t.Fatalf("published an unreadable message: %v", err)
 			}
+			published += len(evs)
+		}
+		if res.Accepted != published {
+			t.Fatalf("accepted %d but published %d", res.Accepted, published)
 		}
 	})
 }
