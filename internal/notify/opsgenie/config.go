@@ -22,7 +22,19 @@ type Config struct {
 	Tags        []string `yaml:"tags"`
 	// Priorities maps Vigil severities to P1..P5 (defaults: critical P1,
 	// high P2, medium P3, low P4, informational P5).
-	Priorities   map[string]string `yaml:"priorities"`
-	SendResolved *bool             `yaml:"send_resolved"`
-	Timeout      time.Duration     `yaml:"timeout"`
+	Priorities map[string]string `yaml:"priorities"`
+	// Responders are the teams, users, escalations or schedules the
+	// alerts are assigned to (default: the API key's integration decides).
+	Responders   []Responder   `yaml:"responders"`
+	SendResolved *bool         `yaml:"send_resolved"`
+	Timeout      time.Duration `yaml:"timeout"`
+}
+
+// Responder names one responder by id or by name (username for a user).
+type Responder struct {
+	// Type is team, user, escalation or schedule.
+	Type     string `yaml:"type"`
+	ID       string `yaml:"id"`
+	Name     string `yaml:"name"`
+	Username string `yaml:"username"`
 }
