@@ -19,8 +19,9 @@ const (
 	defaultAckWait = 10 * time.Second
 
 	// batchLinger is how long Consume waits, after a batch's first message,
-	// for more messages to fill the batch. It bounds the added latency.
-	batchLinger = 20 * time.Millisecond
+	// for more messages to fill the batch. It bounds the added latency;
+	// it can be short because a message already carries a batch of events.
+	batchLinger = 5 * time.Millisecond
 
 	// nakDelayMin and nakDelayMax bound the redelivery delay after a handler
 	// error; the delay doubles with each delivery of the batch's first message.
@@ -53,7 +54,7 @@ type Delivery struct {
 // share the messages as a work queue. Use the same batch everywhere for one
 // name, since the consumer's configuration is updated to match.
 //
-// Consume takes up to batch messages at a time (waiting at most 20 ms after
+// Consume takes up to batch messages at a time (waiting at most 5 ms after
 // the first for the batch to fill) and calls handle. If handle returns nil,
 // every message of the batch is acknowledged and Consume waits for
 // JetStream to confirm each acknowledgement before it takes the next batch,
