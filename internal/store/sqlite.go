@@ -39,8 +39,8 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	//
 	// The writer keeps 32 MiB of pages cached, so that index pages stay in
 	// memory as the database grows, and checkpoints the WAL every 8192
-	// pages (32 MiB) rather than SQLite's 1000, so that pages written by
-	// many batches are copied into the database once.
+	// pages (16 MiB of 2 KiB pages) rather than SQLite's 1000, so that
+	// pages written by many batches are copied into the database once.
 	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(ON)"
 	if err := create(path); err != nil {
 		return nil, err
