@@ -40,7 +40,10 @@ func newHuntCmd(s *streams) *cobra.Command {
 		Long: `Hunt decodes log files, directories or - for standard input as vigil decode does, and
 runs Sigma rules over every event: the built-in serverless rule pack, plus the rule
 files and directories given with --rules. It prints one line per match and a summary
-on stderr. Inputs are spread over all cores.`,
+on stderr. Inputs are spread over all cores. Correlation rules are evaluated over all
+inputs in event time, whatever the order of the files; their matches (kind
+"correlation", with the group-by values and the IDs of the base events) follow the
+single-event matches.`,
 		Args: positional(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, paths []string) error {
 			if format != "table" && format != "jsonl" && format != "csv" {
@@ -70,7 +73,7 @@ on stderr. Inputs are spread over all cores.`,
 				fmt.Fprintf(s.errOut, "rule failed: %v\n", f)
 			}
 			opts := hunt.Options{
-				Reader: rd, Engine: set.Engine, Workers: workers,
+				Reader: rd, Engine: set.Engine, Workers: workers, Correlations: set.CorrelationSet,
 				Keep: func(r *detect.Rule) bool { return detect.LevelRank(r.Level) >= min },
 			}
 			var bar *progress
@@ -138,13 +141,17 @@ func printHuntSummary(w io.Writer, set *detect.Set, st hunt.Stats) {
 	for _, n := range st.Matches {
 		total += n
 	}
-	fmt.Fprintf(w, "rules: %d loaded, %d inactive, %d failed, %d correlations not evaluated\n",
+	fmt.Fprintf(w, "rules: %d loaded, %d inactive, %d failed, %d correlations\n",
 		len(set.Engine.Rules()), len(set.Inactive), len(set.Failed), len(set.Correlations))
 	rate := float64(st.Events) / max(st.Elapsed.Seconds(), 1e-9)
 	fmt.Fprintf(w, "events: %d scanned from %d %s in %s (%.0f events/s), %d bad records, %d unreadable %s\n",
 		st.Events, st.Inputs, plural(st.Inputs, "input", "inputs"), st.Elapsed.Round(time.Millisecond), rate,
 		st.BadRecords, st.FailedInputs, plural(st.FailedInputs, "input", "inputs"))
 	fmt.Fprintf(w, "matches: %d\n", total)
+	if cst := st.Correlator; cst.Late+cst.Forced+cst.Evicted+cst.Trimmed > 0 {
+		fmt.Fprintf(w, "correlation state limits: %d base matches processed before their turn (reorder buffer full), %d late, %d groups evicted, %d matches trimmed from full windows\n",
+			cst.Forced, cst.Late, cst.Evicted, cst.Trimmed)
+	}
 	type row struct {
 		r *detect.Rule
 		n int
@@ -179,7 +186,8 @@ type matchWriter struct {
 	rows   int
 }
 
-var matchColumns = []string{"time", "level", "rule_id", "title", "tags", "principal", "action", "source_ip", "account", "region", "function", "input", "record"}
+var matchColumns = []string{"time", "level", "rule_id", "title", "tags", "principal", "action", "source_ip", "account", "region", "function", "input", "record",
+	"kind", "group", "value", "events"}
 
 func newMatchWriter(w io.Writer, format string) *matchWriter {
 	m := &matchWriter{format: format, bw: bufio.NewWriterSize(w, 256<<10)}
@@ -195,13 +203,27 @@ func newMatchWriter(w io.Writer, format string) *matchWriter {
 }
 
 func (m *matchWriter) values(x hunt.Match) []string {
+	if c := x.Correlation; c != nil {
+		var group, vals []string
+		for _, g := range c.Group {
+			group = append(group, g.Field+"="+g.Value)
+			vals = append(vals, g.Value)
+		}
+		value := strconv.FormatFloat(c.Value, 'g', -1, 64)
+		if c.Text != "" {
+			value += " (" + c.Text + ")"
+		}
+		return []string{c.Time.UTC().Format(time.RFC3339), x.Rule.Level, x.Rule.ID, x.Rule.Title, strings.Join(x.Rule.Tags, " "),
+			strings.Join(vals, ", "), string(c.Correlation.Type) + " " + value, "", "", "", "", fmt.Sprintf("%d events", c.Count), "0",
+			"correlation", strings.Join(group, ";"), value, strings.Join(c.Events, " ")}
+	}
 	e := x.Event
 	t := ""
 	if !e.Time.IsZero() {
 		t = e.Time.UTC().Format(time.RFC3339)
 	}
 	return []string{t, x.Rule.Level, x.Rule.ID, x.Rule.Title, strings.Join(x.Rule.Tags, " "), e.Principal, e.Action,
-		e.SourceIP, e.Account, e.Region, e.Function, x.Input, strconv.Itoa(x.Record)}
+		e.SourceIP, e.Account, e.Region, e.Function, x.Input, strconv.Itoa(x.Record), "event", "", "", e.ID}
 }
 
 func (m *matchWriter) write(x hunt.Match) {
@@ -217,7 +239,11 @@ func (m *matchWriter) write(x hunt.Match) {
 				return r
 			}, v[i])
 		}
-		fmt.Fprintf(m.tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s:%s\n", v[0], v[1], v[3], v[5], v[6], v[7], v[8], v[9], v[10], v[11], v[12])
+		where := v[11] + ":" + v[12]
+		if x.Correlation != nil {
+			where = v[11] // the number of base events
+		}
+		fmt.Fprintf(m.tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", v[0], v[1], v[3], v[5], v[6], v[7], v[8], v[9], v[10], where)
 		m.rows++
 		if m.rows%1000 == 0 {
 			m.tw.Flush() // keep memory bounded on huge outputs
@@ -234,16 +260,34 @@ func (m *matchWriter) write(x hunt.Match) {
 			b = append(b, ':')
 			switch col {
 			case "tags":
-				b = append(b, '[')
-				for j, tag := range x.Rule.Tags {
-					if j > 0 {
-						b = append(b, ',')
-					}
-					b = jsondoc.AppendString(b, tag)
-				}
-				b = append(b, ']')
+				b = appendStrings(b, x.Rule.Tags)
 			case "record":
 				b = strconv.AppendInt(b, int64(x.Record), 10)
+			case "group":
+				b = append(b, '{')
+				if x.Correlation != nil {
+					for j, g := range x.Correlation.Group {
+						if j > 0 {
+							b = append(b, ',')
+						}
+						b = jsondoc.AppendString(b, g.Field)
+						b = append(b, ':')
+						b = jsondoc.AppendString(b, g.Value)
+					}
+				}
+				b = append(b, '}')
+			case "value":
+				if x.Correlation != nil {
+					b = strconv.AppendFloat(b, x.Correlation.Value, 'g', -1, 64)
+				} else {
+					b = append(b, "null"...)
+				}
+			case "events":
+				if x.Correlation != nil {
+					b = appendStrings(b, x.Correlation.Events)
+				} else {
+					b = appendStrings(b, []string{x.Event.ID})
+				}
 			default:
 				b = jsondoc.AppendString(b, v[i])
 			}
@@ -252,6 +296,18 @@ func (m *matchWriter) write(x hunt.Match) {
 		m.buf = b
 		m.bw.Write(b)
 	}
+}
+
+// appendStrings appends a JSON array of strings.
+func appendStrings(b []byte, list []string) []byte {
+	b = append(b, '[')
+	for i, s := range list {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = jsondoc.AppendString(b, s)
+	}
+	return append(b, ']')
 }
 
 func (m *matchWriter) flush() error {

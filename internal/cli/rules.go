@@ -54,7 +54,10 @@ ATT&CK tags, false positives and test cases. It exits 1 when there is any error.
 				warn(in.Rule.File, "rule %q is inactive: %s", in.Rule.Title, in.Reason)
 			}
 			for _, r := range set.Engine.Rules() {
-				lintRule(r, warn)
+				lintRule(r, set.CorrelationSet.Emits(r), warn)
+			}
+			for _, c := range set.Correlations {
+				lintRule(c.Rule, c.Emits(), warn)
 			}
 			fmt.Fprintf(s.errOut, "%d %s: %d rules active, %d inactive, %d filters, %d correlations; %d errors, %d warnings\n",
 				len(files), plural(len(files), "file", "files"), len(set.Engine.Rules()), len(set.Inactive), set.Filters,
@@ -69,9 +72,18 @@ ATT&CK tags, false positives and test cases. It exits 1 when there is any error.
 	return cmd
 }
 
-func lintRule(r *detect.Rule, warn func(file, format string, args ...any)) {
+// lintRule warns about what a rule lacks. A building block of correlations
+// (standalone false) raises no alert of its own, so it needs no level, tags
+// or false positives.
+func lintRule(r *detect.Rule, standalone bool, warn func(file, format string, args ...any)) {
 	if r.ID == "" {
 		warn(r.File, "rule %q has no id: alerts and filters refer to rules by id", r.Title)
+	}
+	if _, err := os.Stat(ruletest.TestFileName(r.File)); err != nil {
+		warn(r.File, "rule %q has no test cases in %s", r.Title, filepath.Base(ruletest.TestFileName(r.File)))
+	}
+	if !standalone {
+		return
 	}
 	if r.Level == "" {
 		warn(r.File, "rule %q has no level", r.Title)
@@ -87,9 +99,6 @@ func lintRule(r *detect.Rule, warn func(file, format string, args ...any)) {
 	}
 	if len(r.FalsePositives) == 0 {
 		warn(r.File, "rule %q lists no false positives", r.Title)
-	}
-	if _, err := os.Stat(ruletest.TestFileName(r.File)); err != nil {
-		warn(r.File, "rule %q has no test cases in %s", r.Title, filepath.Base(ruletest.TestFileName(r.File)))
 	}
 }
 
@@ -139,7 +148,7 @@ described in docs/rules.md. It exits 1 when a case fails or a rule has no tests.
 					if r.Err != nil {
 						fmt.Fprintf(s.out, "FAIL %s: %s: %v\n", r.RuleFile, r.Case, r.Err)
 					} else {
-						fmt.Fprintf(s.out, "FAIL %s: %s: matched %v, want %v\n", r.RuleFile, r.Case, r.Got, r.Want)
+						fmt.Fprintf(s.out, "FAIL %s: %s: %s\n", r.RuleFile, r.Case, r.Describe())
 					}
 				}
 			}

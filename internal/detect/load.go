@@ -102,14 +102,18 @@ func (f Failure) Error() string {
 	return f.File + ": " + f.Err.Error()
 }
 
-// Set is the outcome of loading rules: an engine with the active rules, and
-// everything that is not active with the reason.
+// Set is the outcome of loading rules: an engine with the active rules, the
+// correlations over them, and everything that is not active with the
+// reason.
 type Set struct {
-	Engine       *Engine
-	Inactive     []Inactive
-	Failed       []Failure
-	Correlations []*sigma.Correlation
-	Filters      int
+	Engine *Engine
+	// Correlations are the active correlation rules; CorrelationSet links
+	// them to the engine's rules.
+	Correlations   []*Correlation
+	CorrelationSet *CorrelationSet
+	Inactive       []Inactive
+	Failed         []Failure
+	Filters        int
 }
 
 type parsedRule struct {
@@ -126,6 +130,7 @@ func Load(files []File, opts Options) *Set {
 	set := &Set{}
 	var rules []parsedRule
 	var filters []parsedFilter
+	var corrs []parsedCorrelation
 	for _, f := range files {
 		docs, err := sigma.Parse(f.Name, f.Data)
 		if err != nil {
@@ -139,7 +144,7 @@ func Load(files []File, opts Options) *Set {
 			case *sigma.Filter:
 				filters = append(filters, parsedFilter{d, f.Name})
 			case *sigma.Correlation:
-				set.Correlations = append(set.Correlations, d)
+				corrs = append(corrs, parsedCorrelation{d, f.Name})
 			}
 		}
 	}
@@ -181,6 +186,8 @@ func Load(files []File, opts Options) *Set {
 	for i, r := range active {
 		r.num = int32(i)
 	}
+	set.CorrelationSet = linkCorrelations(set, corrs, byRef, active, cp)
+	set.Correlations = set.CorrelationSet.Correlations()
 	set.Engine = &Engine{rules: active, indexes: buildIndexes(active), fields: len(cp.fields)}
 	return set
 }

@@ -2,6 +2,14 @@
 // takes the next input, decodes it and evaluates every event as it is
 // decoded, and matches come out in input order whatever the number of
 // workers.
+//
+// Correlation rules are evaluated too. The base matches they need are
+// collected in input order and handed to one detect.Correlator, which by
+// default holds them all until the end and processes them in event-time
+// order (Lateness Unbounded), so the correlation matches do not depend on
+// the order of the inputs or the number of workers, and are those that
+// vigil serve finds when the events reach it within its lateness. They come
+// out after the single-event matches.
 package hunt
 
 import (
@@ -18,12 +26,20 @@ import (
 	"github.com/vigil-sec/vigil/internal/source"
 )
 
-// Match is one rule matching one event.
+// Match is one rule matching one event, or one correlation match.
 type Match struct {
-	Rule   *detect.Rule
-	Event  *event.Event
-	Input  string // the input's name
-	Record int    // the event's position in its input, from 1
+	// Rule is the rule that matched; for a correlation match it carries the
+	// correlation's metadata.
+	Rule *detect.Rule
+	// Event is the event, for a single-event match.
+	Event *event.Event
+	// Correlation is set for a correlation match, which has no Event,
+	// Input or Record.
+	Correlation *detect.CorrelationMatch
+	Input       string // the input's name
+	Record      int    // the event's position in its input, from 1
+
+	obs *detect.Observation // internal: a base match for the correlator
 }
 
 // Options control a hunt.
@@ -31,8 +47,14 @@ type Options struct {
 	Reader  *decode.Reader
 	Engine  *detect.Engine
 	Workers int // 0 means one per CPU
+	// Correlations are the correlations over Engine's rules (from the same
+	// detect.Set); nil evaluates none, and every rule reports its matches.
+	Correlations *detect.CorrelationSet
+	// Correlator configures the correlator; a zero Lateness means
+	// detect.Unbounded.
+	Correlator detect.CorrelatorOptions
 	// Keep decides which matches are reported, e.g. by level; nil keeps
-	// all.
+	// all. For correlation matches it receives the correlation's Rule.
 	Keep func(*detect.Rule) bool
 	// OnProgress, if set, is called with the bytes read so far as the
 	// inputs are read.
@@ -45,8 +67,11 @@ type Stats struct {
 	Events       int64
 	BadRecords   int64
 	FailedInputs int
-	Matches      map[*detect.Rule]int
-	Elapsed      time.Duration
+	// Matches counts the matches reported, by rule; correlation matches
+	// count under the correlation's Rule.
+	Matches    map[*detect.Rule]int
+	Correlator detect.CorrelatorStats
+	Elapsed    time.Duration
 }
 
 // InputError is an input that could not be read as a whole, or a record in
@@ -94,6 +119,7 @@ func Run(ctx context.Context, inputs []decode.Input, opts Options, emit func(Mat
 		go func() {
 			defer wg.Done()
 			scratch := opts.Engine.NewScratch()
+			observer := opts.Correlations.NewObserver()
 			for {
 				i := int(next.Add(1) - 1)
 				if i >= len(inputs) {
@@ -103,7 +129,7 @@ func Run(ctx context.Context, inputs []decode.Input, opts Options, emit func(Mat
 					close(results[i])
 					continue
 				}
-				s := &sink{opts: &opts, scratch: scratch, input: inputs[i].Name, report: safeReport, bad: &bad, out: results[i]}
+				s := &sink{opts: &opts, scratch: scratch, observer: observer, input: inputs[i].Name, report: safeReport, bad: &bad, out: results[i]}
 				err := readInput(ctx, inputs[i], opts, s, &progress)
 				if err != nil {
 					failed.Add(1)
@@ -115,13 +141,37 @@ func Run(ctx context.Context, inputs []decode.Input, opts Options, emit func(Mat
 		}()
 	}
 	stats := Stats{Inputs: len(inputs), Matches: map[*detect.Rule]int{}}
+	copts := opts.Correlator
+	if copts.Lateness == 0 {
+		copts.Lateness = detect.Unbounded
+	}
+	cs := opts.Correlations
+	if cs == nil {
+		cs = &detect.CorrelationSet{}
+	}
+	corr := detect.NewCorrelator(cs, copts)
+	emitCorr := func(cm *detect.CorrelationMatch) {
+		r := cm.Correlation.Rule
+		if opts.Keep == nil || opts.Keep(r) {
+			stats.Matches[r]++
+			emit(Match{Rule: r, Correlation: cm})
+		}
+	}
 	for i := range inputs {
 		for m := range results[i] {
+			if m.obs != nil {
+				corr.Add(m.obs, emitCorr)
+				continue
+			}
 			stats.Matches[m.Rule]++
 			emit(m)
 		}
 	}
 	wg.Wait()
+	if ctx.Err() == nil {
+		corr.Flush(emitCorr)
+	}
+	stats.Correlator = corr.Stats()
 	stats.Events = events.Load()
 	stats.BadRecords = bad.Load()
 	stats.FailedInputs = int(failed.Load())
@@ -147,24 +197,32 @@ const matchBuffer = 1024
 
 // sink evaluates each event as it is decoded and sends on the matches.
 type sink struct {
-	opts    *Options
-	scratch *detect.Scratch
-	input   string
-	report  func(InputError)
-	bad     *atomic.Int64
-	n       int
-	out     chan<- Match
+	opts     *Options
+	scratch  *detect.Scratch
+	observer *detect.Observer // nil without correlations
+	input    string
+	report   func(InputError)
+	bad      *atomic.Int64
+	n        int
+	out      chan<- Match
 }
 
 func (s *sink) Event(e *event.Event) {
 	s.n++
 	var kept *event.Event // the decoder reuses e's memory: keep a clone
+	cs := s.opts.Correlations
 	s.opts.Engine.Match(e, s.scratch, func(r *detect.Rule) {
-		if s.opts.Keep == nil || s.opts.Keep(r) {
+		if cs.Emits(r) && (s.opts.Keep == nil || s.opts.Keep(r)) {
 			if kept == nil {
 				kept = e.Clone()
 			}
 			s.out <- Match{Rule: r, Event: kept, Input: s.input, Record: s.n}
+		}
+		if s.observer == nil {
+			return
+		}
+		if o := s.observer.Observe(r, e, s.scratch); o != nil {
+			s.out <- Match{obs: o}
 		}
 	})
 }

@@ -119,3 +119,90 @@ func TestRunCancelled(t *testing.T) {
 		t.Errorf("a cancelled hunt read %d events", st.Events)
 	}
 }
+
+const burstRules = `title: Denied
+id: 4a3e1f0b-9c1d-4e7a-8b2c-5d6e7f8a9b10
+name: denied_call
+logsource: {product: aws, service: cloudtrail}
+detection:
+  sel:
+    errorCode: AccessDenied
+  condition: sel
+---
+title: Denied burst
+id: 4a3e1f0b-9c1d-4e7a-8b2c-5d6e7f8a9b11
+level: high
+correlation:
+  type: event_count
+  rules: [denied_call]
+  group-by: [userIdentity.arn]
+  timespan: 1m
+  condition: {gte: 3}
+`
+
+// deniedRecord is a refused call by user at second s after 10:00.
+func deniedRecord(user string, s, id int) string {
+	return fmt.Sprintf(`{"eventVersion":"1.09","eventTime":"2026-11-20T10:%02d:%02dZ","eventSource":"iam.amazonaws.com","eventName":"ListRoles","errorCode":"AccessDenied","awsRegion":"us-east-1","userIdentity":{"arn":%q},"eventID":"00000000-0000-4000-8000-%012d"}`,
+		s/60, s%60, user, id)
+}
+
+// TestCorrelations checks that hunt evaluates correlations over all inputs
+// in event time, whatever the order of the inputs and the number of
+// workers, and that referenced rules report nothing of their own.
+func TestCorrelations(t *testing.T) {
+	set := detect.Load([]detect.File{{Name: "burst.yml", Data: []byte(burstRules)}, {Name: "stop.yml", Data: []byte(stopRule)}}, detect.Options{})
+	if len(set.Failed) > 0 {
+		t.Fatal(set.Failed)
+	}
+	rd, err := decode.Builtin().NewReader(decode.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// alice's three refusals within a minute are split over three files
+	// whose order is not the events' order; bob's are too far apart.
+	inputs := []decode.Input{
+		input("c", deniedRecord("alice", 50, 3), deniedRecord("bob", 200, 13), record("StopLogging", 99)),
+		input("a", deniedRecord("alice", 10, 1), deniedRecord("bob", 0, 11)),
+		input("b", deniedRecord("alice", 30, 2), deniedRecord("bob", 100, 12)),
+	}
+	var want []string
+	for _, order := range [][]int{{0, 1, 2}, {2, 1, 0}, {1, 0, 2}} {
+		for _, workers := range []int{1, 2, 3} {
+			var ins []decode.Input
+			for _, i := range order {
+				ins = append(ins, inputs[i])
+			}
+			var got []string
+			st := Run(context.Background(), ins, Options{Reader: rd, Engine: set.Engine, Correlations: set.CorrelationSet, Workers: workers},
+				func(m Match) {
+					if m.Correlation == nil {
+						got = append(got, "event "+m.Rule.Title)
+						return
+					}
+					c := m.Correlation
+					got = append(got, fmt.Sprintf("correlation %s %s=%s %d %v", m.Rule.Title, c.Group[0].Field, c.Group[0].Value, c.Count, c.Events))
+				}, func(e InputError) { t.Errorf("%s: %v", e.Input, e.Err) })
+			if want == nil {
+				want = got
+				if len(got) != 2 || got[1] != "correlation Denied burst userIdentity.arn=alice 3 [00000000-0000-4000-8000-000000000001 00000000-0000-4000-8000-000000000002 00000000-0000-4000-8000-000000000003]" {
+					t.Fatalf("matches %q", got)
+				}
+			}
+			// Single-event matches come in input order, so compare the
+			// correlation matches, which must not depend on it.
+			if got[len(got)-1] != want[len(want)-1] || len(got) != len(want) {
+				t.Errorf("order %v, %d workers: %q, want %q", order, workers, got, want)
+			}
+			if st.Matches[set.Correlations[0].Rule] != 1 || st.Correlator.Late != 0 {
+				t.Errorf("stats %+v", st)
+			}
+		}
+	}
+	// Keep filters correlation matches by the correlation's level.
+	var n int
+	Run(context.Background(), inputs, Options{Reader: rd, Engine: set.Engine, Correlations: set.CorrelationSet,
+		Keep: func(r *detect.Rule) bool { return r.Level == "critical" }}, func(Match) { n++ }, func(InputError) {})
+	if n != 0 {
+		t.Errorf("Keep let %d matches through", n)
+	}
+}
