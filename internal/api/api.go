@@ -1,9 +1,9 @@
 // Package api serves Vigil's HTTP API: ingest endpoints for the cloud
 // delivery services (generic, Amazon Data Firehose, Google Pub/Sub push,
 // Azure Event Grid), and the JSON API over alerts, events, silences, rules,
-// tokens and stats that the CLI and the UI use. Every route is in one table
-// with the (resource, verb) a token's role must allow; errors are mapped to
-// statuses in one place.
+// tokens, notifications and stats that the CLI and the UI use. Every route
+// is in one table with the (resource, verb) a token's role must allow;
+// errors are mapped to statuses in one place.
 package api
 
 import (
@@ -16,6 +16,7 @@ import (
 
 	"github.com/vigil-sec/vigil/internal/alert"
 	"github.com/vigil-sec/vigil/internal/decode"
+	"github.com/vigil-sec/vigil/internal/notify"
 	"github.com/vigil-sec/vigil/internal/store"
 )
 
@@ -23,8 +24,9 @@ import (
 // bus, the store and the detection engine.
 //
 // Errors: store.ErrNotFound, store.ErrConflict, store.ErrBadCursor, ErrBusy,
-// ErrInvalid and source.ErrNotFormat (wrapped or not) map to their statuses.
-// The text of an error wrapping ErrInvalid, store.ErrConflict or
+// ErrInvalid, ErrUnknownReceiver, ErrReceiverFailed and source.ErrNotFormat
+// (wrapped or not) map to their statuses. The text of an error wrapping
+// ErrInvalid, store.ErrConflict, ErrUnknownReceiver, ErrReceiverFailed or
 // source.ErrNotFormat is shown to the client, so it must hold no secret;
 // any other error is logged and the client sees a generic message.
 type Backend interface {
@@ -56,6 +58,19 @@ type Backend interface {
 	ListTokens(ctx context.Context) ([]store.Token, error)
 	RevokeToken(ctx context.Context, id, by string) error
 	Stats(ctx context.Context) (store.Stats, error)
+	// ListNotifications returns a page of the notification outbox, newest
+	// first, and the cursor of the next page ("" at the end).
+	ListNotifications(ctx context.Context, f notify.ListFilter) ([]*notify.Entry, string, error)
+	GetNotification(ctx context.Context, id string) (*notify.Entry, error)
+	// RetryNotification re-drives a failed notification: it becomes
+	// pending, due now. store.ErrConflict when it is not failed, or when
+	// its group has delivered a newer one since.
+	RetryNotification(ctx context.Context, id string) (*notify.Entry, error)
+	// TestReceiver sends a test notification to the named receiver at
+	// once. Its error wraps ErrUnknownReceiver when there is no such
+	// receiver, and ErrReceiverFailed when the receiver refused the
+	// message or could not be reached.
+	TestReceiver(ctx context.Context, name string) error
 	// Ready returns nil when the bus, the store and detection are up.
 	Ready(ctx context.Context) error
 }

@@ -30,6 +30,7 @@ const (
 	codeUnknownKind         = "unknown_kind"
 	codeNotFormat           = "not_format"
 	codeNotReady            = "not_ready"
+	codeReceiverFailed      = "receiver_failed"
 	codeUnavailable         = "unavailable"
 	codeInternal            = "internal"
 )
@@ -102,6 +103,10 @@ func classify(err error) (e *apiError, internal bool) {
 		return errorf(http.StatusConflict, codeConflict, "%s", err.Error()), false
 	case errors.Is(err, ErrInvalid):
 		return invalidf("%s", err.Error()), false
+	case errors.Is(err, ErrUnknownReceiver):
+		return errorf(http.StatusNotFound, codeNotFound, "%s", err.Error()), false
+	case errors.Is(err, ErrReceiverFailed):
+		return errorf(http.StatusBadGateway, codeReceiverFailed, "%s", err.Error()), false
 	case errors.Is(err, source.ErrNotFormat):
 		return errorf(http.StatusBadRequest, codeNotFormat, "%s", err.Error()), false
 	case errors.Is(err, context.DeadlineExceeded):

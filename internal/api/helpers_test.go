@@ -79,6 +79,8 @@ type req struct {
 	method, path, token string
 	body                string
 	header              map[string]string
+	// setup, if set, prepares the fake backend before the request.
+	setup func(*apitest.Backend)
 }
 
 type resp struct {

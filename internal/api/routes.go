@@ -76,6 +76,11 @@ var routeTable = []Route{
 	{"DELETE", "/api/v1/tokens/{id}", authz.Tokens, authz.Write, AuthBearer, (*server).revokeToken},
 
 	{"GET", "/api/v1/stats", authz.Stats, authz.Read, AuthBearer, (*server).stats},
+
+	{"GET", "/api/v1/notifications", authz.Notifications, authz.Read, AuthBearer, (*server).listNotifications},
+	{"GET", "/api/v1/notifications/{id}", authz.Notifications, authz.Read, AuthBearer, (*server).getNotification},
+	{"POST", "/api/v1/notifications/{id}/retry", authz.Notifications, authz.Write, AuthBearer, (*server).retryNotification},
+	{"POST", "/api/v1/notifications/test", authz.Notifications, authz.Write, AuthBearer, (*server).testNotification},
 }
 
 // Routes returns the route table.

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/vigil-sec/vigil/internal/api"
+	"github.com/vigil-sec/vigil/internal/api/apitest"
 	"github.com/vigil-sec/vigil/internal/authz"
 )
 
@@ -54,6 +55,16 @@ var samples = map[string]func(n int) req{
 	},
 	"DELETE /api/v1/tokens/{id}": func(int) req { return req{path: "/api/v1/tokens/tok_spare"} },
 	"GET /api/v1/stats":          func(int) req { return req{path: "/api/v1/stats"} },
+	"GET /api/v1/notifications":  func(int) req { return req{path: "/api/v1/notifications?status=failed&limit=10"} },
+	"GET /api/v1/notifications/{id}": func(int) req {
+		return req{path: "/api/v1/notifications/ntf_1"}
+	},
+	"POST /api/v1/notifications/{id}/retry": func(int) req {
+		return req{path: "/api/v1/notifications/ntf_2/retry", setup: func(b *apitest.Backend) { b.FailNotification("ntf_2") }}
+	},
+	"POST /api/v1/notifications/test": func(int) req {
+		return req{path: "/api/v1/notifications/test", body: `{"receiver":"sec-webhook"}`}
+	},
 }
 
 // TestEveryRouteEveryRole walks every route with every role, no token and
@@ -75,6 +86,9 @@ func TestEveryRouteEveryRole(t *testing.T) {
 			n++
 			q := sample(n)
 			q.method = rt.Method
+			if q.setup != nil {
+				q.setup(e.b)
+			}
 			switch who {
 			case "":
 			case "bad":
@@ -263,6 +277,11 @@ var allowedRoles = map[string]string{
 	"POST /api/v1/tokens":              "admin",
 	"DELETE /api/v1/tokens/{id}":       "admin",
 	"GET /api/v1/stats":                "viewer analyst responder admin",
+
+	"GET /api/v1/notifications":             "viewer analyst responder admin",
+	"GET /api/v1/notifications/{id}":        "viewer analyst responder admin",
+	"POST /api/v1/notifications/{id}/retry": "responder admin",
+	"POST /api/v1/notifications/test":       "responder admin",
 }
 
 func TestRoutePermissionsAsSpecified(t *testing.T) {

@@ -1,6 +1,6 @@
 // Package app wires Vigil's server together from its configuration: the
-// bus, the store, the rules, the ingest and detection pipeline and the
-// HTTP API, and runs them until shutdown.
+// bus, the store, the rules, the ingest and detection pipeline, the
+// notifications and the HTTP API, and runs them until shutdown.
 package app
 
 import (
@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -24,6 +25,7 @@ import (
 	"github.com/vigil-sec/vigil/internal/config"
 	"github.com/vigil-sec/vigil/internal/decode"
 	"github.com/vigil-sec/vigil/internal/detect"
+	"github.com/vigil-sec/vigil/internal/notify"
 	"github.com/vigil-sec/vigil/internal/pipeline"
 	"github.com/vigil-sec/vigil/internal/store"
 	"github.com/vigil-sec/vigil/rules"
@@ -44,6 +46,15 @@ type Server struct {
 
 	rulesMu sync.Mutex
 	rules   *detect.Set
+
+	notify        *notify.Service
+	outbox        *meteredOutbox
+	silences      *silenceCache
+	receiverNames atomic.Pointer[map[string]bool]
+	// alertsMu is held from a change to an alert in the store until the
+	// change is handed to notify, so that notify sees the changes in the
+	// order the store made them.
+	alertsMu sync.Mutex
 }
 
 // AdminTokenFile is where the first admin token is written, in the data
@@ -85,6 +96,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Write
 	if err := s.bootstrapAdmin(ctx, out); err != nil {
 		return nil, err
 	}
+	if err := s.openNotify(ctx, &cfg.Notify); err != nil {
+		return nil, err
+	}
 	m := s.metrics
 	s.ingester = pipeline.NewIngester(decode.Builtin(), s.bus, pipeline.IngestMetrics{
 		Events:       func(src string, n int) { m.eventsIn.WithLabelValues(src).Add(float64(n)) },
@@ -101,6 +115,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Write
 			},
 			BadMsg: func(n int) { m.badMessages.Add(float64(n)) },
 		},
+		OnAlerts:   s.handleAlerts,
+		AlertsLock: &s.alertsMu,
 	})
 	ps := cfg.Ingest.PubSub
 	s.handler = api.New(&backend{s: s}, api.Options{
@@ -133,8 +149,9 @@ func (s *Server) Listen() error {
 func (s *Server) Addr() string { return s.listener.Addr().String() }
 
 // Run serves until ctx is done, then shuts down gracefully: it stops
-// taking requests, lets detection finish what the bus holds (up to the
-// shutdown timeout), and closes the bus and the store.
+// taking requests, lets detection finish what the bus holds and
+// notifications deliver what is due (up to the shutdown timeout), and
+// closes the bus and the store.
 func (s *Server) Run(ctx context.Context) error {
 	defer s.close()
 	if s.listener == nil {
@@ -142,6 +159,18 @@ func (s *Server) Run(ctx context.Context) error {
 			return err
 		}
 	}
+	// Before anything can change an alert: notify must see the stored
+	// state first.
+	if err := s.feedNotify(ctx); err != nil {
+		return err
+	}
+	notifyCtx, stopNotify := context.WithCancel(context.Background())
+	defer stopNotify()
+	notifyDone := make(chan struct{})
+	go func() {
+		defer close(notifyDone)
+		s.notify.Run(notifyCtx)
+	}()
 	detectCtx, stopDetect := context.WithCancel(context.Background())
 	defer stopDetect()
 	var wg sync.WaitGroup
@@ -178,6 +207,9 @@ func (s *Server) Run(ctx context.Context) error {
 	s.drain(sctx)
 	stopDetect()
 	wg.Wait()
+	s.drainNotify(sctx)
+	stopNotify()
+	<-notifyDone
 	return runErr
 }
 
@@ -199,12 +231,15 @@ func (s *Server) drain(ctx context.Context) {
 	}
 }
 
-// housekeeping updates the lag gauge and applies retention.
+// housekeeping updates the lag gauge, applies retention and re-reads the
+// silences notifications consult.
 func (s *Server) housekeeping(ctx context.Context) {
 	lagTick := time.NewTicker(2 * time.Second)
 	retTick := time.NewTicker(time.Minute)
+	silTick := time.NewTicker(silenceRefresh)
 	defer lagTick.Stop()
 	defer retTick.Stop()
+	defer silTick.Stop()
 	s.retention(ctx)
 	for {
 		select {
@@ -216,6 +251,10 @@ func (s *Server) housekeeping(ctx context.Context) {
 			}
 		case <-retTick.C:
 			s.retention(ctx)
+		case <-silTick.C:
+			if err := s.refreshSilences(ctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("silences not refreshed; notifications use the ones read before", "err", err)
+			}
 		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -27,6 +28,12 @@ func start(t *testing.T, dir string, configure ...func(*config.Config)) (string,
 
 func startServer(t *testing.T, dir string, configure ...func(*config.Config)) (*Server, string, string, func()) {
 	t.Helper()
+	return startLogged(t, dir, slog.New(slog.DiscardHandler), configure...)
+}
+
+// startLogged is startServer with the server's log going to log.
+func startLogged(t *testing.T, dir string, log *slog.Logger, configure ...func(*config.Config)) (*Server, string, string, func()) {
+	t.Helper()
 	cfg := config.Default()
 	for _, c := range configure {
 		c(cfg)
@@ -34,9 +41,12 @@ func startServer(t *testing.T, dir string, configure ...func(*config.Config)) (*
 	cfg.Server.Listen = "127.0.0.1:0"
 	cfg.Server.Data = dir
 	cfg.Server.ShutdownTimeout = 10 * time.Second
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
 	var out bytes.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := New(ctx, cfg, slog.New(slog.DiscardHandler), &out)
+	srv, err := New(ctx, cfg, log, &out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,11 +59,15 @@ func startServer(t *testing.T, dir string, configure ...func(*config.Config)) (*
 	if err != nil {
 		t.Fatal(err)
 	}
+	// stop may be called more than once: the server stops the first time.
+	var once sync.Once
 	return srv, "http://" + srv.Addr(), strings.TrimSpace(string(tok)), func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("server: %v", err)
-		}
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("server: %v", err)
+			}
+		})
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/vigil-sec/vigil/internal/api"
 	"github.com/vigil-sec/vigil/internal/authz"
 	"github.com/vigil-sec/vigil/internal/detect"
+	"github.com/vigil-sec/vigil/internal/notify"
 	"github.com/vigil-sec/vigil/internal/pipeline"
 	"github.com/vigil-sec/vigil/internal/store"
 )
@@ -88,7 +89,12 @@ func (b *backend) GetAlert(ctx context.Context, id string) (*alert.Alert, error)
 }
 
 func (b *backend) SetAlertStatus(ctx context.Context, id string, st alert.Status, by string) (*alert.Alert, error) {
+	b.s.alertsMu.Lock()
 	a, err := b.s.db.SetAlertStatus(ctx, id, st, by, b.s.now())
+	if err == nil {
+		b.s.notify.Handle(*a)
+	}
+	b.s.alertsMu.Unlock()
 	if err != nil {
 		return nil, err
 	}
@@ -139,7 +145,15 @@ func (b *backend) CreateSilence(ctx context.Context, s *alert.Silence) (*alert.S
 	if err := b.s.db.CreateSilence(ctx, s); err != nil {
 		return nil, err
 	}
+	b.silencesChanged(ctx)
 	return s, nil
+}
+
+// silencesChanged passes a change of the silences on to notifications.
+func (b *backend) silencesChanged(ctx context.Context) {
+	if err := b.s.refreshSilences(context.WithoutCancel(ctx)); err != nil {
+		b.s.log.Warn("silences not refreshed for notifications; they are read again within a minute", "err", err)
+	}
 }
 
 func (b *backend) GetSilence(ctx context.Context, id string) (*alert.Silence, error) {
@@ -147,7 +161,12 @@ func (b *backend) GetSilence(ctx context.Context, id string) (*alert.Silence, er
 }
 
 func (b *backend) ExpireSilence(ctx context.Context, id, by string) (*alert.Silence, error) {
-	return b.s.db.ExpireSilence(ctx, id, b.s.now())
+	s, err := b.s.db.ExpireSilence(ctx, id, b.s.now())
+	if err != nil {
+		return nil, err
+	}
+	b.silencesChanged(ctx)
+	return s, nil
 }
 
 func (b *backend) Rules(ctx context.Context) api.RulesStatus { return rulesStatus(b.s.currentRules()) }
@@ -214,6 +233,22 @@ func (b *backend) Ready(ctx context.Context) error {
 		return errors.New("detection is not running")
 	}
 	return nil
+}
+
+func (b *backend) ListNotifications(ctx context.Context, f notify.ListFilter) ([]*notify.Entry, string, error) {
+	return b.s.notify.List(ctx, f)
+}
+
+func (b *backend) GetNotification(ctx context.Context, id string) (*notify.Entry, error) {
+	return b.s.notify.Get(ctx, id)
+}
+
+func (b *backend) RetryNotification(ctx context.Context, id string) (*notify.Entry, error) {
+	return b.s.notify.Retry(ctx, id)
+}
+
+func (b *backend) TestReceiver(ctx context.Context, name string) error {
+	return b.s.testReceiver(ctx, name)
 }
 
 func decodeJSON(r io.Reader, v any) error {

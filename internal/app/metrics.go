@@ -3,6 +3,8 @@ package app
 import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/vigil-sec/vigil/internal/notify"
 )
 
 // metrics are what /metrics exposes.
@@ -16,6 +18,12 @@ type metrics struct {
 	stored       prometheus.Counter
 	duplicates   prometheus.Counter
 	badMessages  prometheus.Counter
+
+	notifySent    *prometheus.CounterVec
+	notifyFailed  *prometheus.CounterVec
+	notifyRetries *prometheus.CounterVec
+	notifyPending *prometheus.GaugeVec
+	notifyLatency prometheus.Histogram
 }
 
 func newMetrics() *metrics {
@@ -46,8 +54,51 @@ func newMetrics() *metrics {
 		badMessages: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "vigil_bus_unreadable_messages_total", Help: "Bus messages detection could not read and skipped.",
 		}),
+		notifySent: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_notifications_sent_total", Help: "Notifications the receiver accepted, by receiver.",
+		}, []string{"receiver"}),
+		notifyFailed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_notifications_failed_total", Help: "Notifications dead-lettered (status failed), by receiver.",
+		}, []string{"receiver"}),
+		notifyRetries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_notification_retries_total", Help: "Failed attempts to send a notification that will be retried, by receiver.",
+		}, []string{"receiver"}),
+		notifyPending: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "vigil_notifications_pending", Help: "Notifications in the outbox waiting for their first try or a retry, by receiver.",
+		}, []string{"receiver"}),
+		notifyLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "vigil_notification_delivery_seconds", Help: "Time from a notification's queueing to its receiver accepting it, retries included.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 7200},
+		}),
 	}
 	m.reg.MustRegister(m.eventsIn, m.decodeErrors, m.lag, m.latency, m.alerts, m.stored, m.duplicates, m.badMessages,
+		m.notifySent, m.notifyFailed, m.notifyRetries, m.notifyPending, m.notifyLatency,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// addReceivers starts the per-receiver series of receivers at zero, so
+// that they show before anything is sent.
+func (m *metrics) addReceivers(names []string) {
+	for _, n := range names {
+		m.notifySent.WithLabelValues(n)
+		m.notifyFailed.WithLabelValues(n)
+		m.notifyRetries.WithLabelValues(n)
+		m.notifyPending.WithLabelValues(n)
+	}
+}
+
+// watchNotify exports the notification service's grouping counts.
+func (m *metrics) watchNotify(svc *notify.Service) {
+	m.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "vigil_notify_groups", Help: "Alert groups held for notification.",
+		}, func() float64 { return float64(svc.Stats().Groups) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "vigil_notify_alerts", Help: "Alerts held in the notification groups.",
+		}, func() float64 { return float64(svc.Stats().Alerts) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "vigil_notify_alerts_dropped_total", Help: "Alerts not grouped for notification because the group limits were reached.",
+		}, func() float64 { return float64(svc.Stats().Dropped) }),
+	)
 }

@@ -55,10 +55,10 @@ type Role struct {
 
 var (
 	viewerAllow = []Rule{
-		{Alerts, Read}, {Events, Read}, {Silences, Read}, {Rules, Read}, {Stats, Read},
+		{Alerts, Read}, {Events, Read}, {Silences, Read}, {Rules, Read}, {Stats, Read}, {Notifications, Read},
 	}
 	analystAllow   = append(slices.Clip(viewerAllow), Rule{Alerts, Write}, Rule{Silences, Write})
-	responderAllow = append(slices.Clip(analystAllow), Rule{Rules, Write}, Rule{Notifications, Read}, Rule{Notifications, Write})
+	responderAllow = append(slices.Clip(analystAllow), Rule{Rules, Write}, Rule{Notifications, Write})
 	// Only admins manage tokens, and only ingest tokens (and admins) push
 	// data.
 	humanDeny = []Rule{{Tokens, Any}, {IngestData, Any}}

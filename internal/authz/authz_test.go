@@ -8,8 +8,8 @@ import (
 // want is the permission table in words, as the design states it. The
 // test checks every (role, resource, verb) against it.
 var want = map[string][]string{
-	Viewer:    {"alerts:read", "events:read", "silences:read", "rules:read", "stats:read"},
-	Analyst:   {"alerts:read", "events:read", "silences:read", "rules:read", "stats:read", "alerts:write", "silences:write"},
+	Viewer:    {"alerts:read", "events:read", "silences:read", "rules:read", "stats:read", "notifications:read"},
+	Analyst:   {"alerts:read", "events:read", "silences:read", "rules:read", "stats:read", "notifications:read", "alerts:write", "silences:write"},
 	Responder: {"alerts:read", "events:read", "silences:read", "rules:read", "stats:read", "alerts:write", "silences:write", "rules:write", "notifications:read", "notifications:write"},
 	Admin:     {"*"},
 	Ingest:    {"ingest:write"},

@@ -24,7 +24,7 @@ const defaultURL = "http://127.0.0.1:8717"
 
 // clientCommands are the subcommands that talk to a running server.
 func clientCommands(s *streams) []*cobra.Command {
-	return []*cobra.Command{newAlertsCmd(s), newEventsCmd(s), newSilencesCmd(s), newTokensCmd(s)}
+	return []*cobra.Command{newAlertsCmd(s), newEventsCmd(s), newSilencesCmd(s), newTokensCmd(s), newNotifyCmd(s), newNotificationsCmd(s)}
 }
 
 // group makes cmd a parent of subs that answers an unknown subcommand with

@@ -41,7 +41,8 @@ func TestClientCommandsRegistered(t *testing.T) {
 			names[c.Name()+" "+sub.Name()] = true
 		}
 	}
-	for _, want := range []string{"alerts list", "alerts show", "alerts ack", "alerts resolve", "events search", "silences add", "silences list", "silences expire", "tokens create", "tokens list", "tokens revoke"} {
+	for _, want := range []string{"alerts list", "alerts show", "alerts ack", "alerts resolve", "events search", "silences add", "silences list", "silences expire", "tokens create", "tokens list", "tokens revoke",
+		"notify test", "notifications list", "notifications show", "notifications retry"} {
 		if !names[want] {
 			t.Errorf("no %q command", want)
 		}

@@ -34,7 +34,8 @@ events behind an authenticated API.
 With no configuration it listens on 127.0.0.1:8717 and keeps its data in ./vigil-data.
 Settings come from the defaults, then --config, then VIGIL_* environment variables,
 then these flags. On first start it creates an admin token, prints it once and writes
-it to <data>/admin-token. SIGHUP reloads the rules; SIGTERM shuts down gracefully.
+it to <data>/admin-token. SIGHUP reloads the rules and, from the --config file, the
+notify section; SIGTERM shuts down gracefully.
 
 --demo also feeds a simulated serverless attack through the ingest API, so that
 alerts appear within seconds.`,
@@ -75,9 +76,7 @@ alerts appear within seconds.`,
 			}
 			go func() {
 				for range hup {
-					if _, err := srv.ReloadRules(); err != nil {
-						log.Error("rule reload failed", "err", err)
-					}
+					reload(srv, configPath, log)
 				}
 			}()
 			if demo {
@@ -92,6 +91,25 @@ alerts appear within seconds.`,
 	f.StringVar(&data, "data", "", "data directory (default ./vigil-data)")
 	f.BoolVar(&demo, "demo", false, "feed a simulated serverless attack through the ingest API")
 	return cmd
+}
+
+// reload reloads the rules and, when serve runs with a configuration
+// file, the notify section of the file. Either reload keeps the running
+// settings when the new ones are wrong.
+func reload(srv *app.Server, configPath string, log *slog.Logger) {
+	if _, err := srv.ReloadRules(); err != nil {
+		log.Error("rule reload failed", "err", err)
+	}
+	if configPath == "" {
+		return
+	}
+	cfg, err := config.Load(configPath)
+	if err == nil {
+		err = srv.ReloadNotify(cfg)
+	}
+	if err != nil {
+		log.Error("configuration reload failed; the running notification settings stay in place", "err", err)
+	}
 }
 
 // serveMemoryLimit is the Go runtime's soft memory limit for vigil serve.

@@ -19,6 +19,7 @@ import (
 
 	"github.com/vigil-sec/vigil/internal/alert"
 	"github.com/vigil-sec/vigil/internal/api"
+	"github.com/vigil-sec/vigil/internal/notify"
 	"github.com/vigil-sec/vigil/internal/store"
 )
 
@@ -342,4 +343,42 @@ func (c *Client) Stats(ctx context.Context) (store.Stats, error) {
 	var st store.Stats
 	err := c.do(ctx, http.MethodGet, "/api/v1/stats", nil, nil, &st)
 	return st, err
+}
+
+// ListNotifications returns a page of the notification outbox, newest
+// first, and the next page's cursor.
+func (c *Client) ListNotifications(ctx context.Context, f notify.ListFilter) ([]api.NotificationSummary, string, error) {
+	q := url.Values{}
+	setStr(q, "status", string(f.Status))
+	setStr(q, "receiver", f.Receiver)
+	setPage(q, f.Limit, f.Cursor)
+	var out api.NotificationList
+	err := c.do(ctx, http.MethodGet, "/api/v1/notifications", q, nil, &out)
+	return out.Notifications, out.NextCursor, err
+}
+
+// GetNotification returns one notification with its delivery state.
+func (c *Client) GetNotification(ctx context.Context, id string) (*notify.Entry, error) {
+	var e notify.Entry
+	if err := c.do(ctx, http.MethodGet, "/api/v1/notifications/"+url.PathEscape(id), nil, nil, &e); err != nil {
+		return nil, err
+	}
+	return &e, nil
+}
+
+// RetryNotification re-drives a failed notification.
+func (c *Client) RetryNotification(ctx context.Context, id string) (*notify.Entry, error) {
+	var e notify.Entry
+	if err := c.do(ctx, http.MethodPost, "/api/v1/notifications/"+url.PathEscape(id)+"/retry", nil, nil, &e); err != nil {
+		return nil, err
+	}
+	return &e, nil
+}
+
+// TestReceiver sends a test notification to a receiver. A receiver that
+// does not accept it is an *APIError with the code receiver_failed.
+func (c *Client) TestReceiver(ctx context.Context, receiver string) (api.TestResult, error) {
+	var res api.TestResult
+	err := c.do(ctx, http.MethodPost, "/api/v1/notifications/test", nil, api.TestRequest{Receiver: receiver}, &res)
+	return res, err
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/vigil-sec/vigil/internal/api/apitest"
 	"github.com/vigil-sec/vigil/internal/authz"
 	"github.com/vigil-sec/vigil/internal/client"
+	"github.com/vigil-sec/vigil/internal/notify"
 	"github.com/vigil-sec/vigil/internal/store"
 )
 
@@ -164,5 +165,53 @@ func TestNewRejectsBadURLs(t *testing.T) {
 		} else if strings.Contains(err.Error(), "pw") {
 			t.Errorf("New(%q) error leaks the password: %v", u, err)
 		}
+	}
+}
+
+func TestNotifications(t *testing.T) {
+	b, c := setup(t, authz.Responder)
+	ctx := context.Background()
+	list, next, err := c.ListNotifications(ctx, notify.ListFilter{Status: notify.Failed, Receiver: "sec-webhook", Limit: 5})
+	if err != nil || len(list) != 1 || list[0].ID != "ntf_2" || list[0].LastError == "" || next != "" {
+		t.Fatalf("ListNotifications(failed) = %+v, %q, %v", list, next, err)
+	}
+	list, next, err = c.ListNotifications(ctx, notify.ListFilter{Limit: 2})
+	if err != nil || len(list) != 2 || next == "" {
+		t.Fatalf("ListNotifications(limit 2) = %+v, %q, %v", list, next, err)
+	}
+	if rest, _, err := c.ListNotifications(ctx, notify.ListFilter{Limit: 2, Cursor: next}); err != nil || len(rest) != 1 || rest[0].ID != "ntf_1" {
+		t.Errorf("the next page = %+v, %v", rest, err)
+	}
+	e, err := c.GetNotification(ctx, "ntf_1")
+	if err != nil || e.Status != notify.Sent || e.Notification == nil || len(e.Notification.Alerts) != 1 {
+		t.Errorf("GetNotification = %+v, %v", e, err)
+	}
+	e, err = c.RetryNotification(ctx, "ntf_2")
+	if err != nil || e.Status != notify.Pending {
+		t.Errorf("RetryNotification = %+v, %v", e, err)
+	}
+	var ae *client.APIError
+	if _, err := c.RetryNotification(ctx, "ntf_1"); !errors.As(err, &ae) || ae.Status != 409 || ae.Code != "conflict" {
+		t.Errorf("retry of a sent notification: %v", err)
+	}
+	if res, err := c.TestReceiver(ctx, "sec-webhook"); err != nil || !res.Sent || res.Receiver != "sec-webhook" {
+		t.Errorf("TestReceiver = %+v, %v", res, err)
+	}
+	if _, err := c.TestReceiver(ctx, "oncall"); !errors.As(err, &ae) || ae.Status != 502 || ae.Code != "receiver_failed" || !strings.Contains(ae.Message, apitest.ReceiverDown) {
+		t.Errorf("TestReceiver(oncall) = %v", err)
+	}
+	if _, err := c.TestReceiver(ctx, "nope"); !errors.As(err, &ae) || ae.Status != 404 {
+		t.Errorf("TestReceiver(nope) = %v", err)
+	}
+	if got := b.Tests(); len(got) != 3 {
+		t.Errorf("the server tested %v", got)
+	}
+	// A viewer reads notifications but does not re-drive them.
+	_, vc := setup(t, authz.Viewer)
+	if _, _, err := vc.ListNotifications(ctx, notify.ListFilter{}); err != nil {
+		t.Errorf("viewer list: %v", err)
+	}
+	if _, err := vc.RetryNotification(ctx, "ntf_2"); !errors.As(err, &ae) || ae.Status != 403 {
+		t.Errorf("viewer retry: %v", err)
 	}
 }

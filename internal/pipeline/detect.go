@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -39,6 +40,15 @@ type DetectorOptions struct {
 	Metrics     DetectMetrics
 	Logger      *slog.Logger
 	Now         func() time.Time
+	// OnAlerts, if set, receives every alert a batch created or counted
+	// again (each once, as stored), after the batch committed; never for
+	// a batch that rolled back. It must not block.
+	OnAlerts func([]*alert.Alert)
+	// AlertsLock, if set, is held from the start of each batch's
+	// transaction until OnAlerts returns. Whoever else changes alerts and
+	// passes the changes on holds it too, so that the receiver sees every
+	// change in the order the store committed them.
+	AlertsLock sync.Locker
 }
 
 // Detector consumes the bus, stores events and raises alerts.
@@ -141,13 +151,20 @@ func (d *Detector) handle(ctx context.Context, ds []bus.Delivery) error {
 			batch = append(batch, e)
 		}
 	}
+	if l := d.opts.AlertsLock; l != nil {
+		l.Lock()
+		defer l.Unlock()
+	}
 	tx, err := d.db.Begin(ctx)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
 	stored, dups := 0, 0
-	var created []*alert.Alert
+	// changed holds each alert the batch created or counted again once;
+	// at maps its ID to its index.
+	var created, changed []*alert.Alert
+	at := map[string]int{}
 	var fresh []time.Time // ingest times of the events stored now
 	for _, e := range batch {
 		isNew, err := tx.AddEvent(ctx, e.ev, e.body)
@@ -168,10 +185,19 @@ func (d *Detector) handle(ctx context.Context, ds []bus.Delivery) error {
 			if isNewAlert {
 				created = append(created, a)
 			}
+			if i, seen := at[a.ID]; seen {
+				changed[i] = a // the latest count
+			} else {
+				at[a.ID] = len(changed)
+				changed = append(changed, a)
+			}
 		}
 	}
 	if err := tx.Commit(); err != nil {
 		return err
+	}
+	if d.opts.OnAlerts != nil && len(changed) > 0 {
+		d.opts.OnAlerts(changed)
 	}
 	d.processed.Add(1)
 	m := d.opts.Metrics

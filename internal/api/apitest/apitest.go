@@ -15,6 +15,7 @@ import (
 	"github.com/vigil-sec/vigil/internal/alert"
 	"github.com/vigil-sec/vigil/internal/api"
 	"github.com/vigil-sec/vigil/internal/authz"
+	"github.com/vigil-sec/vigil/internal/notify"
 	"github.com/vigil-sec/vigil/internal/store"
 )
 
@@ -29,7 +30,10 @@ type IngestCall struct {
 // Backend is a fake api.Backend holding everything in memory. It is safe
 // for concurrent use. Seeded data: one token per role (see Token), alerts
 // "alt_1" (open, high) and "alt_2" (acknowledged, critical), events "evt_1"
-// and "evt_2", silence "sil_1", and an extra token "tok_spare".
+// and "evt_2", silence "sil_1", an extra token "tok_spare", notifications
+// "ntf_1" (sent), "ntf_2" (failed) and "ntf_3" (pending), newest last, and
+// the receivers "sec-webhook", which takes test messages, and "oncall",
+// which refuses them (see ReceiverDown).
 type Backend struct {
 	// IngestFunc, if set, answers Ingest after the call is recorded.
 	IngestFunc func(kind string, body []byte) (api.IngestResult, error)
@@ -51,7 +55,12 @@ type Backend struct {
 	queries  []store.EventQuery
 	reloads  int
 	nextID   int
+	outbox   []*notify.Entry
+	tests    []string
 }
+
+// ReceiverDown is the error TestReceiver gives for the "oncall" receiver.
+const ReceiverDown = `test notification to receiver "oncall" failed: status 503: service unavailable`
 
 type fakeEvent struct {
 	stored store.StoredEvent
@@ -86,6 +95,24 @@ func New(now func() time.Time) *Backend {
 	b.addEvent("evt_2", t0.Add(10*time.Minute), map[string]string{"cloud": "gcp", "source": "gcp.audit", "action": "google.cloud.functions.v1.CloudFunctionsService.UpdateFunction", "principal": "eve@example.com", "source_ip": "198.51.100.4", "account": "proj-1", "function": "billing"})
 	m, _ := alert.ParseMatcher(`severity="low"`)
 	b.silences = []*alert.Silence{{ID: "sil_1", Matchers: []*alert.Matcher{m}, StartsAt: t0, EndsAt: t0.Add(48 * time.Hour), CreatedBy: "seed", Comment: "noisy", CreatedAt: t0}}
+	for i, st := range []notify.DeliveryStatus{notify.Sent, notify.Failed, notify.Pending} {
+		at := t0.Add(time.Duration(i) * time.Minute)
+		n := &notify.Notification{
+			ID: fmt.Sprintf("ntf_%d", i+1), Receiver: "sec-webhook", GroupKey: "grp_1", GroupLabels: map[string]string{"rule": "rule-1"},
+			Status: notify.Firing, Severity: "high", Alerts: []alert.Alert{*b.alerts[0]}, Time: at,
+		}
+		e := &notify.Entry{ID: n.ID, Receiver: n.Receiver, GroupKey: n.GroupKey, Status: st, Attempts: 1, CreatedAt: at, UpdatedAt: at, Since: at, Notification: n}
+		switch st {
+		case notify.Sent:
+			e.SentAt = &at
+		case notify.Failed:
+			e.LastError = "status 400: invalid payload"
+		case notify.Pending:
+			next := at.Add(time.Minute)
+			e.NextAttempt, e.LastError = &next, "status 503: service unavailable"
+		}
+		b.outbox = append(b.outbox, e)
+	}
 	return b
 }
 
@@ -409,3 +436,99 @@ func (b *Backend) Stats(context.Context) (store.Stats, error) {
 }
 
 func (b *Backend) Ready(context.Context) error { return b.ReadyErr }
+
+// ListNotifications filters the seeded outbox, newest first.
+func (b *Backend) ListNotifications(_ context.Context, f notify.ListFilter) ([]*notify.Entry, string, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.Err != nil {
+		return nil, "", b.Err
+	}
+	var out []*notify.Entry
+	for i := len(b.outbox) - 1; i >= 0; i-- {
+		e := b.outbox[i]
+		if match(string(f.Status), string(e.Status)) && match(f.Receiver, e.Receiver) {
+			c := *e
+			out = append(out, &c)
+		}
+	}
+	return page(out, f.Limit, f.Cursor)
+}
+
+func (b *Backend) findNotification(id string) (*notify.Entry, error) {
+	for _, e := range b.outbox {
+		if e.ID == id {
+			return e, nil
+		}
+	}
+	return nil, fmt.Errorf("notification %s: %w", id, store.ErrNotFound)
+}
+
+func (b *Backend) GetNotification(_ context.Context, id string) (*notify.Entry, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.Err != nil {
+		return nil, b.Err
+	}
+	e, err := b.findNotification(id)
+	if err != nil {
+		return nil, err
+	}
+	c := *e
+	return &c, nil
+}
+
+// RetryNotification makes a failed notification pending, due now, as the
+// outbox does; any other status is a conflict.
+func (b *Backend) RetryNotification(_ context.Context, id string) (*notify.Entry, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.Err != nil {
+		return nil, b.Err
+	}
+	e, err := b.findNotification(id)
+	if err != nil {
+		return nil, err
+	}
+	if e.Status != notify.Failed {
+		return nil, fmt.Errorf("notification %s is %s; only failed notifications can be retried: %w", id, e.Status, store.ErrConflict)
+	}
+	now := b.now()
+	e.Status, e.Since, e.UpdatedAt, e.NextAttempt = notify.Pending, now, now, &now
+	c := *e
+	return &c, nil
+}
+
+// TestReceiver records the call: "sec-webhook" accepts, "oncall" refuses
+// with ReceiverDown, any other name is unknown.
+func (b *Backend) TestReceiver(_ context.Context, name string) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.tests = append(b.tests, name)
+	switch {
+	case b.Err != nil:
+		return b.Err
+	case name == "sec-webhook":
+		return nil
+	case name == "oncall":
+		return fmt.Errorf("%w: %s", api.ErrReceiverFailed, ReceiverDown)
+	}
+	return fmt.Errorf("%w %q: the configured receivers are oncall, sec-webhook", api.ErrUnknownReceiver, name)
+}
+
+// FailNotification dead-letters a seeded notification, so that it can be
+// retried.
+func (b *Backend) FailNotification(id string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if e, err := b.findNotification(id); err == nil {
+		e.Status, e.NextAttempt, e.LastError = notify.Failed, nil, "status 400: invalid payload"
+	}
+}
+
+// Tests returns the receiver names TestReceiver was called with.
+func (b *Backend) Tests() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Clone(b.tests)
+}
