@@ -104,7 +104,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Write
 		Events:       func(src string, n int) { m.eventsIn.WithLabelValues(src).Add(float64(n)) },
 		DecodeErrors: func(kind string, n int) { m.decodeErrors.WithLabelValues(kind).Add(float64(n)) },
 	})
-	s.detector = pipeline.NewDetector(s.bus, s.db, set.Engine, pipeline.DetectorOptions{
+	s.detector = pipeline.NewDetector(s.bus, s.db, set, pipeline.DetectorOptions{
 		Batch: cfg.Detect.Batch, Workers: cfg.Detect.Workers, DedupWindow: cfg.Alerts.DedupWindow, Logger: log.With("component", "detect"),
 		Metrics: pipeline.DetectMetrics{
 			Latency: m.latency.Observe,
@@ -328,7 +328,7 @@ func (s *Server) ReloadRules() (*detect.Set, error) {
 		return s.rules, fmt.Errorf("rules not reloaded; the running rules stay in place:\n%s", failures(set))
 	}
 	s.rules = set
-	s.detector.SetEngine(set.Engine)
+	s.detector.SetRules(set)
 	s.log.Info("rules reloaded", "active", len(set.Engine.Rules()), "inactive", len(set.Inactive))
 	return set, nil
 }

@@ -55,15 +55,15 @@ type DetectorOptions struct {
 type Detector struct {
 	bus    Consumer
 	db     *store.DB
-	engine atomic.Pointer[detect.Engine]
+	rules  atomic.Pointer[detect.Set]
 	opts   DetectorOptions
 	// processed counts batches committed, for tests.
 	processed atomic.Int64
 	running   atomic.Int32 // workers consuming
 }
 
-// NewDetector returns a detector running eng.
-func NewDetector(c Consumer, db *store.DB, eng *detect.Engine, opts DetectorOptions) *Detector {
+// NewDetector returns a detector running the rules of set.
+func NewDetector(c Consumer, db *store.DB, set *detect.Set, opts DetectorOptions) *Detector {
 	if opts.Consumer == "" {
 		opts.Consumer = "detect"
 	}
@@ -80,15 +80,15 @@ func NewDetector(c Consumer, db *store.DB, eng *detect.Engine, opts DetectorOpti
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	d := &Detector{bus: c, db: db, opts: opts}
-	d.engine.Store(eng)
+	d.rules.Store(set)
 	return d
 }
 
-// SetEngine swaps the rules in; batches after the swap use them.
-func (d *Detector) SetEngine(eng *detect.Engine) { d.engine.Store(eng) }
+// SetRules swaps the rules in; batches after the swap use them.
+func (d *Detector) SetRules(set *detect.Set) { d.rules.Store(set) }
 
 // Engine returns the rules in use.
-func (d *Detector) Engine() *detect.Engine { return d.engine.Load() }
+func (d *Detector) Engine() *detect.Engine { return d.rules.Load().Engine }
 
 // Run consumes with the configured number of workers until ctx is done.
 // The workers share one durable consumer, so each batch goes to one of
@@ -123,7 +123,8 @@ func (d *Detector) Batches() int64 { return d.processed.Load() }
 // not stored already (a redelivery after a crash, or a replay older than
 // the bus's dedup window), so no alert is counted twice.
 func (d *Detector) handle(ctx context.Context, ds []bus.Delivery) error {
-	eng := d.engine.Load()
+	set := d.rules.Load()
+	eng, cs := set.Engine, set.CorrelationSet
 	scratch := eng.NewScratch()
 	now := d.opts.Now()
 	type evaluated struct {
@@ -146,6 +147,9 @@ func (d *Detector) handle(ctx context.Context, ds []bus.Delivery) error {
 		for _, p := range evs {
 			e := evaluated{ev: p.Event, body: p.Body, ingested: ingested}
 			eng.Match(p.Event, scratch, func(r *detect.Rule) {
+				if cs != nil && !cs.Emits(r) {
+					return // a building block of correlations only
+				}
 				e.matches = append(e.matches, alert.FromMatch(NewID("alt"), alert.RuleRef{ID: ruleKey(r), Title: r.Title, Level: r.Level, Tags: r.Tags}, p.Event, now))
 			})
 			batch = append(batch, e)

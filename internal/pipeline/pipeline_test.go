@@ -71,7 +71,7 @@ func newEnv(t testing.TB) *env {
 	t.Cleanup(func() { db.Close() })
 	set := detect.Load([]detect.File{{Name: "stop.yml", Data: []byte(stopRule)}}, detect.Options{})
 	return &env{bus: b, db: db, in: NewIngester(decode.Builtin(), b, IngestMetrics{}),
-		det: NewDetector(b, db, set.Engine, DetectorOptions{DedupWindow: time.Hour})}
+		det: NewDetector(b, db, set, DetectorOptions{DedupWindow: time.Hour})}
 }
 
 func (e *env) drain(t testing.TB, want int64) {
@@ -328,4 +328,35 @@ func BenchmarkIngestAllocs(b *testing.B) {
 	}
 	runtime.ReadMemStats(&m1)
 	b.ReportMetric(float64(m1.TotalAlloc-m0.TotalAlloc)/float64(b.N*len(body)), "alloc-B/body-B")
+}
+
+// TestBuildingBlockRulesDoNotAlert checks that a rule a correlation refers
+// to (without generate) raises no alert of its own, and that SetRules
+// swaps that behaviour in.
+func TestBuildingBlockRulesDoNotAlert(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	corr := `title: Trail stopped often
+id: 0f3c2a1b-7d6e-4f5a-9b8c-1d2e3f4a5b6c
+level: critical
+correlation:
+  type: event_count
+  rules: [4a3e1f0b-9c1d-4e7a-8b2c-5d6e7f8a9b0c]
+  group-by: [userIdentity.arn]
+  timespan: 1h
+  condition: {gte: 1000}
+`
+	set := detect.Load([]detect.File{{Name: "stop.yml", Data: []byte(stopRule)}, {Name: "corr.yml", Data: []byte(corr)}}, detect.Options{})
+	if len(set.Failed) > 0 {
+		t.Fatalf("rules failed: %v", set.Failed)
+	}
+	e.det.SetRules(set)
+	if _, err := e.in.Ingest(ctx, "cloudtrail", records(0, 100)); err != nil {
+		t.Fatal(err)
+	}
+	e.drain(t, 100)
+	alerts, _, err := e.db.ListAlerts(ctx, store.AlertFilter{Limit: 1000})
+	if err != nil || len(alerts) != 0 {
+		t.Errorf("%d alerts (%v), want none: the rule only feeds a correlation", len(alerts), err)
+	}
 }
