@@ -53,10 +53,10 @@ type DetectorOptions struct {
 
 // Detector consumes the bus, stores events and raises alerts.
 type Detector struct {
-	bus    Consumer
-	db     *store.DB
-	rules  atomic.Pointer[detect.Set]
-	opts   DetectorOptions
+	bus   Consumer
+	db    *store.DB
+	rules atomic.Pointer[detect.Set]
+	opts  DetectorOptions
 	// processed counts batches committed, for tests.
 	processed atomic.Int64
 	running   atomic.Int32 // workers consuming
