@@ -188,8 +188,8 @@ func runIngest(t *testing.T, s *serveProc) {
 	}
 	t.Logf("  acknowledged events/s every 5 s from the first POST (warm-up included): %s", strings.Join(series, " "))
 	t.Logf("  503 busy answers: %d; %s", busy.Load(), cpuWindow)
-	t.Logf("  detection meanwhile stored %.0f events/s; bus lag at the end of the window: %.0f events",
-		storedWindow/dur.Seconds(), m1.sum("vigil_stream_lag_events"))
+	t.Logf("  detection meanwhile stored %.0f events/s; bus lag at the end of the window: %.0f messages",
+		storedWindow/dur.Seconds(), m1.sum("vigil_stream_lag_messages"))
 	t.Logf("  server memory at the end of the window: %s", memStats(m1))
 
 	// Detection catches up with everything acknowledged.
@@ -333,9 +333,9 @@ func runLatency(t *testing.T, s *serveProc) {
 			if fi, err := os.Stat(filepath.Join(s.dataDir, "vigil.db-wal")); err == nil {
 				wal = float64(fi.Size()) / (1 << 20)
 			}
-			t.Logf("  progress %4.0fs: acked %.0f/s, stored %.0f/s, bus lag %.0f, alerts %.0f, server CPU %.0f%%, %.0f GCs/s, RSS %.0f MiB, Go heap in use %.0f MiB, SQLite WAL %.0f MiB; markers %s",
+			t.Logf("  progress %4.0fs: acked %.0f/s, stored %.0f/s, bus lag %.0f messages, alerts %.0f, server CPU %.0f%%, %.0f GCs/s, RSS %.0f MiB, Go heap in use %.0f MiB, SQLite WAL %.0f MiB; markers %s",
 				now.Sub(mStart).Seconds(), float64(a-prevAcked)/secs, delta("vigil_events_stored_total")/secs,
-				m.sum("vigil_stream_lag_events"), m.sum("vigil_alerts_total"), 100*delta("process_cpu_seconds_total")/secs,
+				m.sum("vigil_stream_lag_messages"), m.sum("vigil_alerts_total"), 100*delta("process_cpu_seconds_total")/secs,
 				delta("go_gc_duration_seconds_count")/secs, m.sum("process_resident_memory_bytes")/(1<<20),
 				m.sum("go_memstats_heap_inuse_bytes")/(1<<20), wal, dist(lats))
 			prev, prevAt, prevAcked = m, now, a

@@ -247,7 +247,7 @@ func checkMetrics(t *testing.T, base, token string) {
 		`vigil_alerts_total{rule="`,
 		`severity="critical"} 1`,
 		`vigil_detection_latency_seconds_count 3`,
-		`vigil_stream_lag_events`,
+		`vigil_stream_lag_messages`,
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("/metrics has no %q", want)

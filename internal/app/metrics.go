@@ -36,7 +36,7 @@ func newMetrics() *metrics {
 			Name: "vigil_decode_errors_total", Help: "Records or request bodies that did not decode, by ingest kind.",
 		}, []string{"kind"}),
 		lag: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "vigil_stream_lag_events", Help: "Events in the bus not yet processed by detection.",
+			Name: "vigil_stream_lag_messages", Help: "Bus messages (each up to 500 events of one ingest request) not yet processed by detection.",
 		}),
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "vigil_detection_latency_seconds", Help: "Time from ingest to each event being stored and evaluated, alerts included.",
