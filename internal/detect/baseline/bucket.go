@@ -1,0 +1,157 @@
+package baseline
+
+import (
+	"cmp"
+	"slices"
+	"strings"
+)
+
+// openBucket holds the buckets of one rule that start at the same minute:
+// a slab of buckets found by key hash, and an arena with their keys and
+// event IDs, so that counting an event allocates nothing in the common
+// case.
+type openBucket struct {
+	b       int64 // start, minutes since the epoch
+	m       map[uint64]int32
+	bks     []bucket
+	arena   []byte
+	garbage int // arena bytes no longer referenced
+}
+
+// bucket is what one key gathered in one bucket of time: 200 bytes.
+type bucket struct {
+	h    uint64 // hash of the Key and New values
+	eh   uint64 // hash of the Key values alone (first_seen)
+	n    int64
+	sum  float64
+	key  span // encoded values (appendTuple) of Key, then New
+	nids int32
+	ids  [MaxEventIDs]evref // the earliest events, by (time, ID)
+}
+
+// span is a string in an open bucket's arena.
+type span struct{ off, len uint32 }
+
+type evref struct {
+	t  int64
+	id span
+}
+
+const bucketSize = 200
+
+func newOpenBucket(b int64) *openBucket {
+	return &openBucket{b: b, m: map[uint64]int32{}}
+}
+
+// reset empties ob for reuse, keeping its memory unless a flood made it
+// large.
+func (ob *openBucket) reset() {
+	clear(ob.m)
+	if cap(ob.bks) > 4096 {
+		ob.bks, ob.arena, ob.m = nil, nil, map[uint64]int32{}
+	}
+	ob.bks, ob.arena, ob.garbage = ob.bks[:0], ob.arena[:0], 0
+}
+
+func (ob *openBucket) str(s span) string { return string(ob.arena[s.off : s.off+s.len]) }
+
+// bytesOf returns a span's bytes, for comparisons that need no string.
+func (ob *openBucket) bytesOf(s span) []byte { return ob.arena[s.off : s.off+s.len] }
+
+func (ob *openBucket) put(s string) span {
+	sp := span{off: uint32(len(ob.arena)), len: uint32(len(s))}
+	ob.arena = append(ob.arena, s...)
+	return sp
+}
+
+// get returns the bucket of hash h, creating it with the key key() when
+// it is new; the pointer is valid until the next get. It reports whether
+// the bucket is new.
+func (ob *openBucket) get(h, eh uint64, key func() []byte) (*bucket, bool) {
+	if i, ok := ob.m[h]; ok {
+		return &ob.bks[i], false
+	}
+	ob.m[h] = int32(len(ob.bks))
+	k := key()
+	sp := span{off: uint32(len(ob.arena)), len: uint32(len(k))}
+	ob.arena = append(ob.arena, k...)
+	ob.bks = append(ob.bks, bucket{h: h, eh: eh, key: sp})
+	return &ob.bks[len(ob.bks)-1], true
+}
+
+// addID keeps an event among bk's earliest MaxEventIDs.
+func (ob *openBucket) addID(bk *bucket, t int64, id string) {
+	less := func(r evref) bool {
+		return t < r.t || (t == r.t && id < string(ob.bytesOf(r.id)))
+	}
+	n := int(bk.nids)
+	if n == MaxEventIDs && !less(bk.ids[n-1]) {
+		return
+	}
+	i := n
+	for i > 0 && less(bk.ids[i-1]) {
+		i--
+	}
+	if i > 0 && bk.ids[i-1].t == t && string(ob.bytesOf(bk.ids[i-1].id)) == id {
+		return // the same event again
+	}
+	if n == MaxEventIDs {
+		ob.garbage += int(bk.ids[n-1].id.len)
+		n--
+	}
+	copy(bk.ids[i+1:n+1], bk.ids[i:n])
+	bk.ids[i] = evref{t: t, id: ob.put(id)}
+	bk.nids = int32(n + 1)
+	if ob.garbage > 1<<16 && ob.garbage > len(ob.arena)/2 {
+		ob.compact()
+	}
+}
+
+// compact rewrites the arena with only what the buckets still use, after
+// many event IDs were replaced by earlier ones.
+func (ob *openBucket) compact() {
+	old := ob.arena
+	ob.arena = make([]byte, 0, len(old)-ob.garbage)
+	for i := range ob.bks {
+		bk := &ob.bks[i]
+		bk.key = ob.put(string(old[bk.key.off : bk.key.off+bk.key.len]))
+		for j := range bk.ids[:bk.nids] {
+			r := &bk.ids[j]
+			r.id = ob.put(string(old[r.id.off : r.id.off+r.id.len]))
+		}
+	}
+	ob.garbage = 0
+}
+
+// keyOf returns bk's encoded key.
+func (ob *openBucket) keyOf(bk *bucket) string { return ob.str(bk.key) }
+
+// eventIDs returns bk's event IDs, earliest first.
+func (ob *openBucket) eventIDs(bk *bucket) []string {
+	out := make([]string, bk.nids)
+	for i := range out {
+		out[i] = ob.str(bk.ids[i].id)
+	}
+	return out
+}
+
+// sorted returns the buckets ordered by hash, then key: the order in which
+// they close.
+func (ob *openBucket) sorted() []*bucket {
+	out := make([]*bucket, len(ob.bks))
+	for i := range ob.bks {
+		out[i] = &ob.bks[i]
+	}
+	slices.SortFunc(out, func(a, b *bucket) int {
+		if c := cmp.Compare(a.h, b.h); c != 0 {
+			return c
+		}
+		return strings.Compare(string(ob.bytesOf(a.key)), string(ob.bytesOf(b.key)))
+	})
+	return out
+}
+
+// bytes estimates the memory of the open bucket: slab, map and arena.
+func (ob *openBucket) bytes() int64 {
+	return int64(cap(ob.bks))*bucketSize + int64(len(ob.m))*24 + int64(cap(ob.arena))
+}

@@ -1,0 +1,455 @@
+package baseline_test
+
+import (
+	"bytes"
+	"cmp"
+	"fmt"
+	"io/fs"
+	"math/rand/v2"
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	gocmp "github.com/google/go-cmp/cmp"
+
+	"github.com/vigil-sec/vigil/internal/detect/baseline"
+	"github.com/vigil-sec/vigil/internal/detect/baseline/baselinetest"
+	"github.com/vigil-sec/vigil/internal/event"
+	"github.com/vigil-sec/vigil/rules/baselines"
+)
+
+var t0 = time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC) // a Monday
+
+func mustRules(t testing.TB, src string) []*baseline.Rule {
+	t.Helper()
+	rules, err := baseline.Parse("test.baseline", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rules
+}
+
+func mustNew(t testing.TB, rules []*baseline.Rule, opts baseline.Options) *baseline.Evaluator {
+	t.Helper()
+	e, err := baseline.New(rules, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// packRules loads the built-in baselines, with GeoIP lookups that find
+// nothing so that every rule is active.
+func packRules(t testing.TB) ([]*baseline.Rule, baseline.Geo) {
+	t.Helper()
+	files, err := baseline.ReadFS(packFS(), ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	geo := baseline.Geo{
+		ASN: func(ip netip.Addr) (string, bool) {
+			if strings.HasPrefix(ip.String(), "203.0.113.") {
+				return "AS64511", true
+			}
+			return "AS64500", true
+		},
+		Country: func(ip netip.Addr) (string, bool) { return "US", true },
+	}
+	set := baseline.Load(files, geo)
+	if len(set.Failed) > 0 || len(set.Inactive) > 0 {
+		t.Fatalf("pack: failed %v, inactive %v", set.Failed, set.Inactive)
+	}
+	return set.Rules, geo
+}
+
+func packFS() fs.FS { return baselines.FS }
+
+// summary is what the tests compare of a match.
+type summary struct {
+	Rule     string
+	Time     time.Time
+	Key      string
+	Observed float64
+	Events   int64
+	IDs      string
+}
+
+func summarize(ms []baseline.Match) []summary {
+	out := make([]summary, len(ms))
+	for i, m := range ms {
+		var key []string
+		for _, kv := range m.Key {
+			key = append(key, kv.Field+"="+kv.Value)
+		}
+		out[i] = summary{Rule: m.Rule.ID, Time: m.Time, Key: strings.Join(key, ","), Observed: m.Observed, Events: m.Events,
+			IDs: strings.Join(m.EventIDs, " ")}
+	}
+	slices.SortFunc(out, func(a, b summary) int {
+		if c := a.Time.Compare(b.Time); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(a.Rule, b.Rule); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Key, b.Key)
+	})
+	return out
+}
+
+func collect(ms *[]baseline.Match) func(baseline.Match) {
+	return func(m baseline.Match) { *ms = append(*ms, m) }
+}
+
+func runAll(e *baseline.Evaluator, evs []*event.Event) []baseline.Match {
+	var got []baseline.Match
+	for _, ev := range evs {
+		e.Observe(ev, collect(&got))
+	}
+	e.Flush(collect(&got))
+	return got
+}
+
+func suiteCase(t *testing.T, rule, cases string) {
+	t.Helper()
+	suite, err := baseline.ParseSuite("inline.tests.baseline", []byte(cases))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, res := range baseline.RunSuite(mustRules(t, rule), suite, baseline.Options{}) {
+		if !res.Pass() {
+			t.Errorf("%s: %s", res.Case, res.Describe())
+		}
+	}
+}
+
+const apiRule = `
+id: api
+title: API spike
+kind: rate
+events: [{source: aws.cloudtrail}]
+key: [principal]
+threshold: {zscore: 4, ratio: 3, min: 20}
+`
+
+// TestSeasonality shows the time-of-week profile at work: a volume that
+// is normal in office hours fires at night, and the office-hours volume
+// itself does not.
+func TestSeasonality(t *testing.T) {
+	suiteCase(t, apiRule, `
+cases:
+    - name: office-hours volume at night fires, in office hours it does not
+      streams:
+          - {start: 2026-03-02T00:00:00Z, duration: 9d, per_minute: 1, event: {source: aws.cloudtrail, principal: p}}
+          - {start: 2026-03-02T00:00:00Z, duration: 9d, per_minute: 60, jitter: 0.2, hours: [9, 17], days: [mon, tue, wed, thu, fri], event: {source: aws.cloudtrail, principal: p}}
+          - {start: 2026-03-10T03:00:00Z, duration: 1m, per_minute: 59, event: {source: aws.cloudtrail, principal: p}}
+      want:
+          - {time: 2026-03-10T03:00:00Z, key: {principal: p}}
+`)
+	// Without the profile the same night-time volume is within the flat
+	// spread of a key that is busy half the day.
+	suiteCase(t, apiRule+"seasonality: none\n", `
+cases:
+    - name: without seasonality the night-time burst is missed
+      streams:
+          - {start: 2026-03-02T00:00:00Z, duration: 9d, per_minute: 1, event: {source: aws.cloudtrail, principal: p}}
+          - {start: 2026-03-02T00:00:00Z, duration: 9d, per_minute: 60, hours: [9, 17], days: [mon, tue, wed, thu, fri], event: {source: aws.cloudtrail, principal: p}}
+          - {start: 2026-03-10T03:00:00Z, duration: 1m, per_minute: 59, event: {source: aws.cloudtrail, principal: p}}
+      want: []
+`)
+}
+
+// TestCooldown checks that a lasting spike fires once per cooldown.
+func TestCooldown(t *testing.T) {
+	suiteCase(t, apiRule, `
+cases:
+    - name: a spike lasting 150 minutes fires three times with a one-hour cooldown
+      streams:
+          - {start: 2026-03-02T00:00:00Z, duration: 8d, per_minute: 3, jitter: 0.3, event: {source: aws.cloudtrail, principal: p}}
+          - {start: 2026-03-09T12:00:00Z, duration: 150m, per_minute: 300, event: {source: aws.cloudtrail, principal: p}}
+      want:
+          - {time: 2026-03-09T12:00:00Z, key: {principal: p}}
+          - {time: 2026-03-09T13:00:00Z, key: {principal: p}}
+          - {time: 2026-03-09T14:00:00Z, key: {principal: p}}
+`)
+}
+
+// TestMatchContent checks everything a spike's match carries.
+func TestMatchContent(t *testing.T) {
+	rules := mustRules(t, apiRule)
+	e := mustNew(t, rules, baseline.Options{})
+	var evs []*event.Event
+	for m := 0; m < 8*24*60; m++ {
+		for i := 0; i < 2; i++ {
+			evs = append(evs, &event.Event{Time: t0.Add(time.Duration(m)*time.Minute + time.Duration(i)*20*time.Second),
+				Source: "aws.cloudtrail", Principal: "p", ID: fmt.Sprintf("a%d-%d", m, i)})
+		}
+	}
+	spike := t0.Add(8*24*time.Hour - 30*time.Minute)
+	for i := 0; i < 50; i++ {
+		evs = append(evs, &event.Event{Time: spike.Add(time.Duration(i) * time.Second), Source: "aws.cloudtrail", Principal: "p", ID: fmt.Sprintf("s%02d", i)})
+	}
+	slices.SortStableFunc(evs, func(a, b *event.Event) int { return a.Time.Compare(b.Time) })
+	got := runAll(e, evs)
+	if len(got) != 1 {
+		t.Fatalf("got %d matches, want 1: %+v", len(got), got)
+	}
+	m := got[0]
+	if m.Rule != rules[0] || m.Observed != 52 || m.Events != 52 || !m.Time.Equal(spike) || !m.End.Equal(spike.Add(time.Minute)) {
+		t.Errorf("match = %+v", m)
+	}
+	if diff := gocmp.Diff([]baseline.KeyValue{{Field: "principal", Value: "p"}}, m.Key); diff != "" {
+		t.Errorf("key (-want +got):\n%s", diff)
+	}
+	// The key did 2 a minute every minute: expected 2, stddev sqrt(2)
+	// (the Poisson floor, since the count never varied).
+	if !m.Seasonal || abs(m.Expected-2) > 1e-6 || abs(m.Mean-2) > 1e-6 || abs(m.StdDev-1.41421356) > 1e-6 ||
+		abs(m.ZScore-(52-2)/m.StdDev) > 1e-9 || abs(m.Ratio-26) > 1e-6 {
+		t.Errorf("baseline of the match: mean %v expected %v stddev %v z %v ratio %v seasonal %v", m.Mean, m.Expected, m.StdDev, m.ZScore, m.Ratio, m.Seasonal)
+	}
+	wantIDs := []string{fmt.Sprintf("a%d-0", 8*24*60-30), "s00", "s01", "s02", "s03", "s04", "s05", "s06", "s07", "s08"}
+	if diff := gocmp.Diff(wantIDs, m.EventIDs); diff != "" {
+		t.Errorf("event IDs (-want +got):\n%s", diff)
+	}
+}
+
+func abs(x float64) float64 {
+	if x < 0 {
+		return -x
+	}
+	return x
+}
+
+// TestFiltersAndKeys checks except, exists conditions, raw fields, value
+// sums and events that lack a key field.
+func TestFiltersAndKeys(t *testing.T) {
+	rules := mustRules(t, `
+id: cost
+title: Cost
+kind: rate
+events:
+    - {source: aws.lambda, raw.lambda.type: REPORT}
+    - {source: gcp.functions, raw.httpRequest.status: {exists: true}}
+except:
+    - function: canary
+key: [function]
+value: {field: raw.lambda.billedDurationMs, times: raw.lambda.memorySizeMB, scale: 0.5}
+`)
+	report := baselinetest.Raw(`{"lambda":{"type":"REPORT","billedDurationMs":100,"memorySizeMB":"2"}}`)
+	logLine := baselinetest.Raw(`{"lambda":{"type":"LOG"}}`)
+	noMemory := baselinetest.Raw(`{"lambda":{"type":"REPORT","billedDurationMs":100}}`)
+	httpReq := baselinetest.Raw(`{"httpRequest":{"status":200},"lambda":{"billedDurationMs":4,"memorySizeMB":1}}`)
+	noStatus := baselinetest.Raw(`{"httpRequest":{},"lambda":{"billedDurationMs":4,"memorySizeMB":1}}`)
+	at := t0.Add(time.Hour)
+	evs := []*event.Event{
+		{Time: at, Source: "aws.lambda", Function: "f", Raw: report, ID: "1"},           // 100 × 2 × 0.5
+		{Time: at, Source: "aws.lambda", Function: "f", Raw: report, ID: "2"},           // again
+		{Time: at, Source: "aws.lambda", Function: "f", Raw: logLine, ID: "3"},          // not a report
+		{Time: at, Source: "aws.lambda", Function: "f", Raw: noMemory, ID: "4"},         // no memory: skipped
+		{Time: at, Source: "aws.lambda", Function: "canary", Raw: report, ID: "5"},      // excepted
+		{Time: at, Source: "aws.lambda", Raw: report, ID: "6"},                          // no function: skipped
+		{Time: at, Source: "gcp.functions", Function: "f", Raw: httpReq, ID: "7"},       // 4 × 1 × 0.5
+		{Time: at, Source: "gcp.functions", Function: "f", Raw: noStatus, ID: "8"},      // no status
+		{Time: at, Source: "azure.functions", Function: "f", Raw: report, ID: "9"},      // other source
+		{Time: time.Time{}, Source: "aws.lambda", Function: "f", Raw: report, ID: "10"}, // no time
+	}
+	// Learning 0 and an empty first minute let the second minute fire
+	// with its raw sum.
+	rules[0].Learning = 0
+	rules[0].Threshold = baseline.Threshold{Min: 1, MinEvents: 1}
+	e := mustNew(t, rules, baseline.Options{})
+	var got []baseline.Match
+	e.Observe(&event.Event{Time: at.Add(-time.Minute), Source: "aws.lambda", Function: "f", Raw: report, ID: "0"}, collect(&got))
+	for _, ev := range evs {
+		e.Observe(ev, collect(&got))
+	}
+	e.Flush(collect(&got))
+	if len(got) != 1 || got[0].Observed != 202 || got[0].Events != 3 {
+		t.Fatalf("matches = %+v, want one of 202 from 3 events", got)
+	}
+	if diff := gocmp.Diff([]string{"1", "2", "7"}, got[0].EventIDs); diff != "" {
+		t.Errorf("event IDs (-want +got):\n%s", diff)
+	}
+	st := e.Stats()
+	if st.NoKey != 2 || st.BadTime != 1 {
+		t.Errorf("stats = %+v, want NoKey 2, BadTime 1", st)
+	}
+}
+
+func TestDerivedFields(t *testing.T) {
+	rules := mustRules(t, `
+id: ua
+title: UA
+kind: first_seen
+events: [{source: aws.cloudtrail}]
+key: [role]
+new: [user_agent_family]
+learning: 0s
+`)
+	e := mustNew(t, rules, baseline.Options{})
+	issuer := baselinetest.Raw(`{"userIdentity":{"sessionContext":{"sessionIssuer":{"arn":"arn:aws:iam::1:role/from-raw"}}}}`)
+	evs := []*event.Event{
+		{Time: t0, ID: "1", Source: "aws.cloudtrail", PrincipalType: "AssumedRole", Principal: "arn:aws-cn:sts::123:assumed-role/app/s1", UserAgent: "Boto3/1.34.34 Python/3.12.2_x"},
+		{Time: t0, ID: "2", Source: "aws.cloudtrail", PrincipalType: "AssumedRole", Principal: "arn:aws-cn:sts::123:assumed-role/app/s2", UserAgent: "Boto3/1.34.35 Python/3.12.3_x"},
+		{Time: t0, ID: "3", Source: "aws.cloudtrail", PrincipalType: "AssumedRole", Principal: "arn:aws:sts::1:assumed-role/x/y", Raw: issuer, UserAgent: "curl"},
+		{Time: t0, ID: "4", Source: "aws.cloudtrail", PrincipalType: "IAMUser", Principal: "arn:aws:iam::1:user/u", UserAgent: "curl"},
+		{Time: t0, ID: "5", Source: "aws.cloudtrail", PrincipalType: "serviceAccount", Principal: "sa@p.iam.gserviceaccount.com", UserAgent: "gcloud/471.0.0"},
+	}
+	got := summarize(runAll(e, evs))
+	var keys []string
+	for _, s := range got {
+		keys = append(keys, s.Key)
+	}
+	want := []string{
+		"role=arn:aws-cn:iam::123:role/app,user_agent_family=Boto*/* Python/*_x",
+		"role=arn:aws:iam::1:role/from-raw,user_agent_family=curl",
+		"role=sa@p.iam.gserviceaccount.com,user_agent_family=gcloud/*",
+	}
+	if diff := gocmp.Diff(want, keys); diff != "" {
+		t.Errorf("keys (-want +got):\n%s", diff)
+	}
+}
+
+// TestLateAndForced checks the lateness tolerance, the bound on open
+// buckets, and that both are counted.
+func TestLateAndForced(t *testing.T) {
+	rules := mustRules(t, apiRule)
+	e := mustNew(t, rules, baseline.Options{Lateness: 2 * time.Minute, MaxPending: 3})
+	ev := func(at time.Duration, p string) *event.Event {
+		return &event.Event{Time: t0.Add(at), Source: "aws.cloudtrail", Principal: p, ID: p + at.String()}
+	}
+	e.Observe(ev(10*time.Minute, "a"), nil)
+	e.Observe(ev(9*time.Minute, "a"), nil)                 // within lateness
+	e.Observe(ev(7*time.Minute+59*time.Second, "a"), nil)  // bucket 7: ends at 8, watermark 10 - 2 = 8: late
+	e.Observe(ev(13*time.Minute, "b"), nil)                // closes buckets 9 and 10
+	e.Observe(ev(10*time.Minute+30*time.Second, "c"), nil) // bucket 10 closed: late
+	if st := e.Stats(); st.Late != 2 || st.Pending != 1 || st.Keys != 1 {
+		t.Errorf("after late events: %+v", st)
+	}
+	// The fourth open bucket forces minute 13 closed, keys b and k0 to
+	// k2; k3 and k4 come after it closed and are late.
+	for i := 0; i < 5; i++ {
+		e.Observe(ev(13*time.Minute+time.Duration(i)*time.Second, fmt.Sprint("k", i)), nil)
+	}
+	if st := e.Stats(); st.Forced != 4 || st.Late != 4 || st.Pending != 0 || st.Keys != 5 {
+		t.Errorf("after overflowing MaxPending: %+v, want 4 forced, 4 late, 5 keys", st)
+	}
+	// Advance closes what lateness no longer keeps open, as on idle input.
+	e.Observe(ev(14*time.Minute, "z"), nil)
+	e.Advance(t0.Add(16*time.Minute), nil)
+	if st := e.Stats(); st.Pending != 1 {
+		t.Errorf("Advance closed a bucket lateness keeps open: %+v", st)
+	}
+	e.Advance(t0.Add(17*time.Minute), nil)
+	if st := e.Stats(); st.Pending != 0 || st.Keys != 6 {
+		t.Errorf("after Advance: %+v", st)
+	}
+}
+
+// TestEviction checks the bound on keys: the least recently seen go
+// first, and each is counted.
+func TestEviction(t *testing.T) {
+	rules := mustRules(t, apiRule+"max_keys: 8\n")
+	e := mustNew(t, rules, baseline.Options{})
+	var evs []*event.Event
+	for i := 0; i < 20; i++ {
+		evs = append(evs, &event.Event{Time: t0.Add(time.Duration(i) * time.Minute), Source: "aws.cloudtrail", Principal: fmt.Sprint("p", i), ID: fmt.Sprint(i)})
+	}
+	runAll(e, evs)
+	st := e.Stats()
+	if st.Keys > 8 || st.Keys < 7 || int64(st.Keys)+st.Evicted != 20 {
+		t.Errorf("stats = %+v, want at most 8 keys and the rest evicted", st)
+	}
+	fs := mustRules(t, "id: fs\ntitle: FS\nkind: first_seen\nevents: [{source: aws.cloudtrail}]\nnew: [principal]\nmax_keys: 4\nlearning: 0s\n")
+	e = mustNew(t, fs, baseline.Options{})
+	// p0..p5, then p0 again: it was evicted, so it is new again.
+	evs = append(evs[:6], &event.Event{Time: t0.Add(time.Hour), Source: "aws.cloudtrail", Principal: "p0", ID: "again"})
+	got := runAll(e, evs)
+	if len(got) != 7 || e.Stats().Evicted < 2 || got[6].EventIDs[0] != "again" {
+		t.Errorf("first_seen with 4 combinations: %d matches, stats %+v", len(got), e.Stats())
+	}
+}
+
+// traffic returns nine days of mixed events for 24 functions from t0 on,
+// with spikes and new behaviour on the last days, in time order.
+func traffic(t testing.TB) []*event.Event {
+	r := rand.New(rand.NewPCG(1, 2))
+	evs := baselinetest.Mix(r, t0, 9*24*time.Hour, 150_000, 24)
+	report := baselinetest.Raw(`{"lambda":{"type":"REPORT","durationMs":2900,"billedDurationMs":3000,"memorySizeMB":1024}}`)
+	add := func(ev *event.Event) { evs = append(evs, ev) }
+	for i := 0; i < 8000; i++ { // a flood on fn-0003, ten minutes long
+		add(&event.Event{Time: t0.Add(8*24*time.Hour + 10*time.Hour + time.Duration(i)*75*time.Millisecond), Source: event.SourceLambda,
+			Function: "fn-0003", Action: event.ActionFunctionReport, Raw: report, ID: fmt.Sprintf("flood-%05d", i)})
+	}
+	for i := 0; i < 300; i++ { // enumeration by a function role
+		add(&event.Event{Time: t0.Add(8*24*time.Hour + 15*time.Hour + time.Duration(i)*time.Second), Source: event.SourceCloudTrail,
+			Principal: "arn:aws:sts::111122223301:assumed-role/fn-0001-role/fn-0001", PrincipalType: "AssumedRole", Account: "111122223301",
+			Region: "ap-south-2", Action: fmt.Sprintf("List%d", i%40), Outcome: event.Failure, ErrorCode: "AccessDenied",
+			SourceIP: "203.0.113.7", UserAgent: "aws-cli/2.15.30", ID: fmt.Sprintf("enum-%03d", i)})
+	}
+	slices.SortStableFunc(evs, func(a, b *event.Event) int { return a.Time.Compare(b.Time) })
+	return evs
+}
+
+// TestBatchingAndOrder is the property that hunt and serve agree: events
+// reordered within the lateness tolerance, fed in batches with the state
+// checkpointed and restored into a new evaluator between some of them,
+// give the same matches as the events in order in one go.
+func TestBatchingAndOrder(t *testing.T) {
+	rules, geo := packRules(t)
+	evs := traffic(t)
+	const lateness = 3 * time.Minute
+	opts := baseline.Options{Lateness: lateness, Geo: geo}
+	ref := summarize(runAll(mustNew(t, rules, opts), evs))
+	if len(ref) < 5 {
+		t.Fatalf("the reference run has %d matches; the traffic should make more", len(ref))
+	}
+	fired := map[string]bool{}
+	for _, m := range ref {
+		fired[m.Rule] = true
+	}
+	if len(fired) < 5 {
+		t.Errorf("only %d rules fired in the reference run: %v", len(fired), ref)
+	}
+	for seed := uint64(1); seed <= 3; seed++ {
+		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
+			r := rand.New(rand.NewPCG(seed, 99))
+			type arrival struct {
+				ev *event.Event
+				at int64
+			}
+			arr := make([]arrival, len(evs))
+			for i, ev := range evs {
+				arr[i] = arrival{ev, ev.Time.UnixNano() + r.Int64N(int64(lateness))}
+			}
+			slices.SortStableFunc(arr, func(a, b arrival) int { return cmp.Compare(a.at, b.at) })
+			var got []baseline.Match
+			e := mustNew(t, rules, opts)
+			for i := 0; i < len(arr); {
+				n := 1 + r.IntN(20_000)
+				for _, a := range arr[i:min(i+n, len(arr))] {
+					e.Observe(a.ev, collect(&got))
+				}
+				i += n
+				if r.IntN(3) == 0 {
+					var buf bytes.Buffer
+					if err := e.Snapshot(&buf); err != nil {
+						t.Fatal(err)
+					}
+					e = mustNew(t, rules, opts)
+					if err := e.Restore(&buf); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			e.Flush(collect(&got))
+			if st := e.Stats(); st.Late != 0 || st.Forced != 0 {
+				t.Errorf("events within lateness were dropped: %+v", st)
+			}
+			if diff := gocmp.Diff(ref, summarize(got)); diff != "" {
+				t.Errorf("reordered and batched input gives other matches (-in order +reordered):\n%s", diff)
+			}
+		})
+	}
+}

@@ -1,0 +1,454 @@
+package baseline
+
+import (
+	"encoding/binary"
+	"math/bits"
+	"net/netip"
+	"strings"
+
+	"github.com/vigil-sec/vigil/internal/event"
+)
+
+// maxValueLen bounds the bytes of one field value kept in a key; longer
+// values are cut (and still tell keys apart by their first bytes).
+const maxValueLen = 512
+
+// Geo resolves the derived fields asn and country. A nil function means
+// that no database provides the field, and rules that need it are
+// inactive.
+type Geo struct {
+	ASN     func(ip netip.Addr) (string, bool)
+	Country func(ip netip.Addr) (string, bool)
+}
+
+type fieldKind uint8
+
+const (
+	fieldEnv fieldKind = iota
+	fieldRaw
+	fieldASN
+	fieldCountry
+	fieldRole
+	fieldUAFamily
+)
+
+// fieldRef reads one field of an event.
+type fieldRef struct {
+	name string
+	kind fieldKind
+	env  func(*event.Event) string
+	path string // for raw fields, after "raw."
+	id   int    // index of the field's value in evctx, shared by every rule that reads it
+}
+
+// fieldIDs numbers the distinct fields an evaluator's rules read.
+type fieldIDs map[string]int
+
+func (ids fieldIDs) compile(name string) fieldRef {
+	f := compileField(name)
+	id, ok := ids[name]
+	if !ok {
+		id = len(ids)
+		ids[name] = id
+	}
+	f.id = id
+	return f
+}
+
+func compileField(name string) fieldRef {
+	f := fieldRef{name: name}
+	switch {
+	case strings.HasPrefix(name, RawPrefix):
+		f.kind, f.path = fieldRaw, name[len(RawPrefix):]
+	case name == FieldASN:
+		f.kind = fieldASN
+	case name == FieldCountry:
+		f.kind = fieldCountry
+	case name == FieldRole:
+		f.kind = fieldRole
+	case name == FieldUserAgentFamily:
+		f.kind = fieldUAFamily
+	default:
+		f.env = event.EnvelopeGetter(name)
+	}
+	return f
+}
+
+// evctx is the event being observed, with each field's value (cut to
+// maxValueLen) and its hash computed at most once for it, whatever the
+// number of rules that read them.
+type evctx struct {
+	ev    *event.Event
+	geo   *Geo
+	gen   uint32   // the current event; fields whose vgen differs are not read yet
+	vgen  []uint32 // by field id
+	hgen  []uint32
+	val   []string
+	hash  []uint64
+	seed  uint64 // of hashString
+	geoOK bool
+	geoV  [2]string
+	// Recent GeoIP answers, user agent families and roles of sessions:
+	// addresses, clients and sessions repeat.
+	geoCache cache[[2]string]
+	agents   cache[string]
+	roles    cache[string]
+}
+
+func (x *evctx) init(fields int) {
+	x.vgen = make([]uint32, fields)
+	x.hgen = make([]uint32, fields)
+	x.val = make([]string, fields)
+	x.hash = make([]uint64, fields)
+}
+
+func (x *evctx) reset(ev *event.Event) {
+	x.ev = ev
+	x.geoOK = false
+	x.gen++
+	if x.gen == 0 { // wrapped: forget every value
+		clear(x.vgen)
+		clear(x.hgen)
+		x.gen = 1
+	}
+}
+
+// get returns the value of f for the current event, cut to maxValueLen,
+// "" when absent.
+func (x *evctx) get(f *fieldRef) string {
+	if x.vgen[f.id] == x.gen {
+		return x.val[f.id]
+	}
+	var v string
+	switch f.kind {
+	case fieldEnv:
+		v = f.env(x.ev)
+	case fieldRaw:
+		v = x.ev.Raw.First(f.path).Str()
+	default:
+		v = x.derive(f.kind)
+	}
+	if len(v) > maxValueLen {
+		v = v[:maxValueLen]
+	}
+	x.val[f.id], x.vgen[f.id] = v, x.gen
+	return v
+}
+
+// hashOf returns the hash of f's value for the current event.
+func (x *evctx) hashOf(f *fieldRef) uint64 {
+	if x.hgen[f.id] == x.gen {
+		return x.hash[f.id]
+	}
+	h := hashString(x.seed, x.get(f))
+	x.hash[f.id], x.hgen[f.id] = h, x.gen
+	return h
+}
+
+func (x *evctx) derive(k fieldKind) string {
+	switch k {
+	case fieldASN, fieldCountry:
+		if !x.geoOK {
+			x.geoV, x.geoOK = x.geoOf(x.ev.SourceIP), true
+		}
+		if k == fieldASN {
+			return x.geoV[0]
+		}
+		return x.geoV[1]
+	case fieldRole:
+		if x.ev.PrincipalType != "AssumedRole" {
+			return roleOf(x.ev)
+		}
+		// A session's role never changes: remember it by session ARN.
+		return x.roles.get(x.ev.Principal, func(string) string { return strings.Clone(roleOf(x.ev)) })
+	case fieldUAFamily:
+		return x.agents.get(x.ev.UserAgent, userAgentFamily)
+	}
+	return ""
+}
+
+// geoOf returns the ASN and country of an address, through the cache.
+func (x *evctx) geoOf(s string) [2]string {
+	if s == "" {
+		return [2]string{}
+	}
+	return x.geoCache.get(s, func(s string) [2]string {
+		var g [2]string
+		if ip, err := netip.ParseAddr(s); err == nil {
+			if x.geo.ASN != nil {
+				g[0], _ = x.geo.ASN(ip)
+			}
+			if x.geo.Country != nil {
+				g[1], _ = x.geo.Country(ip)
+			}
+		}
+		return g
+	})
+}
+
+// cache remembers the answers of a function of a string for recent
+// arguments: a map, emptied when it holds cacheSize of them, behind a
+// small direct-mapped memo that spares hashing long strings that come
+// back often.
+type cache[V any] struct {
+	memo [16]cacheEntry[V]
+	m    map[string]cacheEntry[V]
+}
+
+type cacheEntry[V any] struct {
+	k  string // owned by the cache, not the event
+	v  V
+	ok bool
+}
+
+const cacheSize = 8192
+
+func (c *cache[V]) get(k string, compute func(string) V) V {
+	slot := &c.memo[memoSlot(k)]
+	if slot.ok && slot.k == k {
+		return slot.v
+	}
+	e, ok := c.m[k]
+	if !ok {
+		e = cacheEntry[V]{k: strings.Clone(k), v: compute(k), ok: true}
+		if c.m == nil || len(c.m) >= cacheSize {
+			c.m = make(map[string]cacheEntry[V], cacheSize/4)
+		}
+		c.m[e.k] = e
+	}
+	*slot = e
+	return e.v
+}
+
+func memoSlot(k string) int {
+	if k == "" {
+		return 0
+	}
+	return int((uint(len(k))*131 + uint(k[len(k)-1]) + uint(k[len(k)/2])*7 + uint(k[len(k)/3])*31) & 15)
+}
+
+// roleOf returns the role behind the event's principal (see FieldRole).
+func roleOf(ev *event.Event) string {
+	switch ev.PrincipalType {
+	case "AssumedRole":
+		if arn := ev.Raw.First("userIdentity.sessionContext.sessionIssuer.arn").Str(); arn != "" {
+			return arn
+		}
+		return roleOfSession(ev.Principal)
+	case "serviceAccount", "ServicePrincipal", "ManagedIdentity":
+		return ev.Principal
+	}
+	return ""
+}
+
+// roleOfSession turns arn:PARTITION:sts::ACCOUNT:assumed-role/ROLE/SESSION
+// into arn:PARTITION:iam::ACCOUNT:role/ROLE, or "".
+func roleOfSession(arn string) string {
+	rest, ok := strings.CutPrefix(arn, "arn:")
+	if !ok {
+		return ""
+	}
+	partition, rest, _ := strings.Cut(rest, ":")
+	rest, ok = strings.CutPrefix(rest, "sts::")
+	if !ok {
+		return ""
+	}
+	account, rest, _ := strings.Cut(rest, ":")
+	role, ok := strings.CutPrefix(rest, "assumed-role/")
+	if !ok || partition == "" || account == "" {
+		return ""
+	}
+	role, _, _ = strings.Cut(role, "/")
+	if role == "" {
+		return ""
+	}
+	return "arn:" + partition + ":iam::" + account + ":role/" + role
+}
+
+// userAgentFamily replaces every version number in ua (digits, with dots
+// or underscores between them) by "*".
+func userAgentFamily(ua string) string {
+	if len(ua) > maxValueLen {
+		ua = ua[:maxValueLen]
+	}
+	if !strings.ContainsAny(ua, "0123456789") {
+		return ua
+	}
+	var b strings.Builder
+	b.Grow(len(ua))
+	for i := 0; i < len(ua); {
+		c := ua[i]
+		if c < '0' || c > '9' {
+			b.WriteByte(c)
+			i++
+			continue
+		}
+		for i < len(ua) && (isDigit(ua[i]) || ((ua[i] == '.' || ua[i] == '_') && i+1 < len(ua) && isDigit(ua[i+1]))) {
+			i++
+		}
+		b.WriteByte('*')
+	}
+	return b.String()
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+// cond is a compiled condition.
+type cond struct {
+	f      fieldRef
+	values []string
+	set    map[string]struct{} // for long value lists
+	exists bool
+}
+
+func (c *cond) match(x *evctx) bool {
+	v := x.get(&c.f)
+	switch {
+	case c.set != nil:
+		_, ok := c.set[v]
+		return ok
+	case c.values != nil:
+		for _, s := range c.values {
+			if s == v {
+				return true
+			}
+		}
+		return false
+	}
+	return (v != "") == c.exists
+}
+
+type clause []cond
+
+func (cl clause) match(x *evctx) bool {
+	for i := range cl {
+		if !cl[i].match(x) {
+			return false
+		}
+	}
+	return true
+}
+
+func compileClauses(cs []Clause, ids fieldIDs) []clause {
+	out := make([]clause, len(cs))
+	for i, c := range cs {
+		for _, cd := range c.Conds {
+			cc := cond{f: ids.compile(cd.Field), values: cd.Values, exists: cd.Exists}
+			if len(cd.Values) > 8 {
+				cc.set = make(map[string]struct{}, len(cd.Values))
+				for _, v := range cd.Values {
+					cc.set[v] = struct{}{}
+				}
+			}
+			out[i] = append(out[i], cc)
+		}
+	}
+	return out
+}
+
+// sourcesOf returns the sources a rule can read, or nil when an
+// alternative of its events does not name them.
+func sourcesOf(r *Rule) []string {
+	var out []string
+	for _, c := range r.Events {
+		var named []string
+		for _, cd := range c.Conds {
+			if cd.Field == "source" && len(cd.Values) > 0 {
+				named = cd.Values
+			}
+		}
+		if named == nil {
+			return nil
+		}
+		for _, s := range named {
+			if !contains(out, s) {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
+}
+
+// hashString hashes s with a 64-bit keyed hash that reads eight bytes at
+// a time (a 128-bit multiply folds each word into the state). The seed is
+// random per evaluator and kept in checkpoints, so hashes are stable
+// across restarts while values made to collide cannot be computed
+// offline.
+func hashString(seed uint64, s string) uint64 {
+	const (
+		p0 = 0xa0761d6478bd642f
+		p1 = 0xe7037ed1a0b428db
+		p2 = 0x8ebc6af09c88c6e3
+	)
+	h := seed ^ p0 ^ uint64(len(s))*p1
+	for len(s) >= 8 {
+		h = mum(h^le64(s)^p1, h^p2)
+		s = s[8:]
+	}
+	if len(s) > 0 {
+		var w uint64
+		for i := 0; i < len(s); i++ {
+			w |= uint64(s[i]) << (8 * i)
+		}
+		h = mum(h^w^p2, h^p0)
+	}
+	return mum(h^p1, uint64(len(s))^p2)
+}
+
+func le64(s string) uint64 {
+	_ = s[7]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+}
+
+func mum(a, b uint64) uint64 {
+	hi, lo := bits.Mul64(a, b)
+	return hi ^ lo
+}
+
+// tupleSeed starts the hash of a list of values.
+const tupleSeed = 0x243f6a8885a308d3
+
+// combine adds the hash of one value to the hash of a list of values.
+func combine(h, v uint64) uint64 {
+	h ^= v
+	h *= 0x9e3779b97f4a7c15
+	return h<<31 | h>>33
+}
+
+func finish(h uint64) uint64 {
+	h ^= h >> 33
+	h *= 0xff51afd7ed558ccd
+	h ^= h >> 33
+	h *= 0xc4ceb9fe1a85ec53
+	h ^= h >> 33
+	if h == 0 {
+		h = 1 // 0 marks an empty slot
+	}
+	return h
+}
+
+// appendTuple appends s with its length in front, so that a list of
+// values concatenates unambiguously.
+func appendTuple(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+// decodeTuple returns the n values of an encoded list, padded with empty
+// strings if it holds fewer (only in a corrupt checkpoint).
+func decodeTuple(s string, n int) []string {
+	out := make([]string, 0, n)
+	for len(s) > 0 && len(out) < n {
+		l, w := binary.Uvarint([]byte(s[:min(len(s), binary.MaxVarintLen64)]))
+		if w <= 0 || uint64(len(s)-w) < l {
+			break
+		}
+		out = append(out, s[w:w+int(l)])
+		s = s[w+int(l):]
+	}
+	for len(out) < n {
+		out = append(out, "")
+	}
+	return out
+}

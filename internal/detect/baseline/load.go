@@ -1,0 +1,190 @@
+package baseline
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/vigil-sec/vigil/internal/detect/sigma"
+)
+
+// Ext is the extension of baseline rule files. It is not .yml, so that the
+// Sigma loader, which reads every .yml and .yaml file of a rule directory,
+// leaves them alone; the content is YAML all the same.
+const Ext = ".baseline"
+
+// TestExt ends the name of a file of test cases for the rules of the file
+// of the same stem: rate_spike.tests.baseline tests rate_spike.baseline.
+const TestExt = ".tests" + Ext
+
+// IsFile reports whether name is a baseline rule file.
+func IsFile(name string) bool {
+	return strings.HasSuffix(name, Ext) && !strings.HasSuffix(name, TestExt)
+}
+
+// IsTestFile reports whether name is a file of baseline test cases.
+func IsTestFile(name string) bool { return strings.HasSuffix(name, TestExt) }
+
+// TestFileOf returns the name of the test file of a rule file.
+func TestFileOf(name string) string { return strings.TrimSuffix(name, Ext) + TestExt }
+
+// File is one rule file's name and content.
+type File struct {
+	Name string
+	Data []byte
+}
+
+// ReadFS returns the baseline rule files below root in fsys, in lexical
+// order.
+func ReadFS(fsys fs.FS, root string) ([]File, error) {
+	var out []File
+	err := fs.WalkDir(fsys, root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() || !IsFile(path) {
+			return nil
+		}
+		data, err := readBounded(fsys, path)
+		if err != nil {
+			return err
+		}
+		out = append(out, File{Name: path, Data: data})
+		return nil
+	})
+	return out, err
+}
+
+// ReadPaths returns the baseline rule files named by paths: files as given,
+// and rule files below directories.
+func ReadPaths(paths []string) ([]File, error) {
+	var out []File
+	for _, p := range paths {
+		info, err := os.Stat(p)
+		if err != nil {
+			return nil, fmt.Errorf("baseline rules %s: %w", p, errors.Unwrap(err))
+		}
+		if !info.IsDir() {
+			data, err := readBounded(os.DirFS(filepath.Dir(p)), filepath.Base(p))
+			if err != nil {
+				return nil, fmt.Errorf("baseline rules %s: %w", p, err)
+			}
+			out = append(out, File{Name: p, Data: data})
+			continue
+		}
+		files, err := ReadFS(os.DirFS(p), ".")
+		if err != nil {
+			return nil, fmt.Errorf("baseline rules %s: %w", p, err)
+		}
+		for _, f := range files {
+			f.Name = filepath.Join(p, f.Name)
+			out = append(out, f)
+		}
+	}
+	return out, nil
+}
+
+// readBounded reads a file of at most maxFileSize bytes.
+func readBounded(fsys fs.FS, name string) ([]byte, error) {
+	f, err := fsys.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > maxFileSize {
+		return nil, fmt.Errorf("%s is larger than %d bytes; a baseline rule file is small", name, maxFileSize)
+	}
+	return data, nil
+}
+
+// Inactive is a rule that loaded but will not run, and why.
+type Inactive struct {
+	Rule   *Rule
+	Reason string
+}
+
+// Failure is a rule file, or a rule in it, that did not load. Err is a
+// sigma.ErrorList or *sigma.Error when the position is known.
+type Failure struct {
+	File string
+	Err  error
+}
+
+func (f Failure) Error() string {
+	var list sigma.ErrorList
+	if errors.As(f.Err, &list) {
+		return list.Error()
+	}
+	var se *sigma.Error
+	if errors.As(f.Err, &se) {
+		return se.Error()
+	}
+	return f.File + ": " + f.Err.Error()
+}
+
+// Set is the outcome of loading baseline rules.
+type Set struct {
+	Rules    []*Rule // active, ordered by ID
+	Inactive []Inactive
+	Failed   []Failure
+}
+
+// Load parses rule files. A file or rule with a problem is reported in
+// Failed and the rest load. A rule that needs a derived field geo cannot
+// provide is Inactive.
+func Load(files []File, geo Geo) *Set {
+	set := &Set{}
+	byID := map[string]*Rule{}
+	for _, f := range files {
+		rules, err := Parse(f.Name, f.Data)
+		if err != nil {
+			set.Failed = append(set.Failed, Failure{File: f.Name, Err: err})
+		}
+		for _, r := range rules {
+			if prev := byID[r.ID]; prev != nil {
+				set.Failed = append(set.Failed, Failure{File: f.Name, Err: &sigma.Error{File: f.Name, Line: r.Line, Col: 1,
+					Msg: fmt.Sprintf("duplicate rule id %s, also in %s:%d", r.ID, prev.File, prev.Line)}})
+				continue
+			}
+			byID[r.ID] = r
+			if reason := inactiveReason(r, geo); reason != "" {
+				set.Inactive = append(set.Inactive, Inactive{Rule: r, Reason: reason})
+				continue
+			}
+			set.Rules = append(set.Rules, r)
+		}
+	}
+	sort.Slice(set.Rules, func(i, j int) bool { return set.Rules[i].ID < set.Rules[j].ID })
+	return set
+}
+
+// inactiveReason says why r cannot run with geo, or "".
+func inactiveReason(r *Rule, geo Geo) string {
+	var fields []string
+	fields = append(fields, r.Fields()...)
+	for _, cs := range [][]Clause{r.Events, r.Except} {
+		for _, c := range cs {
+			for _, cd := range c.Conds {
+				fields = append(fields, cd.Field)
+			}
+		}
+	}
+	for _, f := range fields {
+		switch {
+		case f == FieldASN && geo.ASN == nil:
+			return "it reads the autonomous system (asn) of source IP addresses, and no MaxMind-format database with ASNs (such as GeoLite2-ASN) is configured"
+		case f == FieldCountry && geo.Country == nil:
+			return "it reads the country of source IP addresses, and no MaxMind-format database with countries (such as GeoLite2-Country or GeoLite2-City) is configured"
+		}
+	}
+	return ""
+}

@@ -1,0 +1,138 @@
+package baseline
+
+import (
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+	"time"
+)
+
+// TestTableEviction checks that a full table evicts the least recently
+// seen eighth, ties broken by hash, whatever the order keys came in.
+func TestTableEviction(t *testing.T) {
+	keys := make([]slot, 64)
+	for i := range keys {
+		keys[i] = slot{h: uint64(1000 + i*7919), seen: int32(i % 16)}
+	}
+	var survivors [][]uint64
+	for seed := uint64(0); seed < 4; seed++ {
+		r := rand.New(rand.NewPCG(seed, 1))
+		order := slices.Clone(keys)
+		r.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+		tb := newTable(63)
+		var evicted []uint64
+		tb.onEvict = func(s *slot) { evicted = append(evicted, s.h) }
+		for _, k := range order {
+			tb.insert(k.h, k.seen, 0)
+		}
+		if tb.n != 57 || tb.evicted != 7 || len(evicted) != 7 {
+			t.Fatalf("n %d, evicted %d (%d reported), want 57 and 7", tb.n, tb.evicted, len(evicted))
+		}
+		var left []uint64
+		tb.each(func(s *slot) { left = append(left, s.h) })
+		slices.Sort(left)
+		survivors = append(survivors, left)
+		for _, h := range evicted {
+			if tb.find(h) != nil {
+				t.Errorf("evicted key %d is still found", h)
+			}
+		}
+		for _, h := range left {
+			if tb.find(h) == nil {
+				t.Errorf("key %d is lost", h)
+			}
+		}
+	}
+	for _, s := range survivors[1:] {
+		if !slices.Equal(s, survivors[0]) {
+			t.Fatal("eviction depends on insertion order")
+		}
+	}
+}
+
+// TestEmptyBucketsClosedForm checks that k empty buckets applied at once
+// equal k empty buckets learned one by one, for the flat baseline and for
+// a profile rolled across more than a week.
+func TestEmptyBucketsClosedForm(t *testing.T) {
+	r := &Rule{ID: "x", Kind: Rate, Bucket: time.Minute, Seasonality: SeasonalityWeek, Key: []string{"k"}}
+	rs := &ruleState{r: r, bucketMin: 1}
+	st := newRateState(rs, 16, 4)
+	const start = 28_000_000 // minutes since the epoch, in 2023
+	a, b := st.newRec(start), st.newRec(start)
+	st.attachProfile(&st.recs[a], start)
+	st.attachProfile(&st.recs[b], start)
+	rng := rand.New(rand.NewPCG(5, 5))
+	for m := int64(start); m < start+3000; m++ {
+		x := float64(rng.IntN(20))
+		for _, ri := range []int32{a, b} {
+			st.catchUp(&st.recs[ri], m)
+			st.learn(&st.recs[ri], m, x)
+		}
+	}
+	// a learns 13 days of empty minutes one by one, b at once.
+	gap := int64(13 * 24 * 60)
+	end := int64(start + 3000 + gap)
+	for m := int64(start + 3000); m < end; m++ {
+		st.catchUp(&st.recs[a], m)
+		st.learn(&st.recs[a], m, 0)
+	}
+	st.catchUp(&st.recs[a], end)
+	st.catchUp(&st.recs[b], end)
+	ra, rb := st.recs[a], st.recs[b]
+	near := func(x, y float64) bool { return math.Abs(x-y) <= 1e-9*max(1, math.Abs(x), math.Abs(y)) }
+	if !near(ra.s1, rb.s1) || !near(ra.s2, rb.s2) || !near(ra.w, rb.w) {
+		t.Errorf("flat: one by one %v %v %v, at once %v %v %v", ra.s1, ra.s2, ra.w, rb.s1, rb.s2, rb.w)
+	}
+	pa, pb := st.profs[ra.prof], st.profs[rb.prof]
+	if pa.cur != pb.cur || pa.start != pb.start {
+		t.Fatalf("profiles at hours %d and %d", pa.cur, pb.cur)
+	}
+	for s := 0; s < slotsPerWeek; s++ {
+		if math.Abs(float64(pa.s1[s]-pb.s1[s])) > 1e-4*max(1, float64(pa.s1[s])) || math.Abs(float64(pa.s2[s]-pb.s2[s])) > 1e-3*max(1, float64(pa.s2[s])) {
+			t.Errorf("slot %d: one by one %v %v, at once %v %v", s, pa.s1[s], pa.s2[s], pb.s1[s], pb.s2[s])
+		}
+	}
+	// The minutes had 9.5 events on average. Thirteen days later the flat
+	// mean (half-life a day) has all but forgotten them, while the
+	// profile (half-life four weeks) still expects a share at that hour.
+	base := st.baseline(&st.recs[b], end)
+	if !base.seasonal || base.mean > 0.01 || base.expected < 1 || base.expected > 9.5/2 {
+		t.Errorf("after 13 days without events: flat mean %v, expected %v (seasonal %v)", base.mean, base.expected, base.seasonal)
+	}
+}
+
+// TestFolds checks the count of hours folded into each slot.
+func TestFolds(t *testing.T) {
+	p := profile{start: 1000, cur: 1000 + 168 + 5}
+	total := int64(0)
+	for s := 0; s < slotsPerWeek; s++ {
+		total += p.folds(s)
+	}
+	if total != 173 || p.folds(slotOf(1000)) != 2 || p.folds(slotOf(1000+5)) != 1 || p.folds(slotOf(999)) != 1 {
+		t.Errorf("folds: total %d, of the start slot %d", total, p.folds(slotOf(1000)))
+	}
+	if slotOf(hourOf(time.Date(2026, 3, 2, 0, 30, 0, 0, time.UTC).Unix()/60)) != 0 {
+		t.Error("Monday 00:30 UTC is not slot 0")
+	}
+	if slotOf(hourOf(time.Date(2026, 3, 8, 23, 59, 0, 0, time.UTC).Unix()/60)) != 167 {
+		t.Error("Sunday 23:59 UTC is not slot 167")
+	}
+}
+
+func TestHash(t *testing.T) {
+	seen := map[uint64]string{}
+	for _, s := range []string{"", "a", "b", "ab", "ba", "abcdefgh", "abcdefghi", "abcdefgh\x00", "arn:aws:iam::1:role/x", "arn:aws:iam::1:role/y"} {
+		h := hashString(7, s)
+		if prev, dup := seen[h]; dup {
+			t.Errorf("%q and %q share a hash", s, prev)
+		}
+		seen[h] = s
+		if hashString(7, s) != h || hashString(8, s) == h {
+			t.Errorf("%q: the hash is not a function of seed and value", s)
+		}
+	}
+	if combine(combine(tupleSeed, 1), 2) == combine(combine(tupleSeed, 2), 1) {
+		t.Error("the hash of a list does not depend on the order")
+	}
+}
