@@ -40,6 +40,7 @@ type Server struct {
 	metrics  *metrics
 	ingester *pipeline.Ingester
 	detector *pipeline.Detector
+	correl   *pipeline.Correlations
 	handler  http.Handler
 	listener net.Listener
 	now      func() time.Time
@@ -60,6 +61,10 @@ type Server struct {
 // AdminTokenFile is where the first admin token is written, in the data
 // directory.
 const AdminTokenFile = "admin-token"
+
+// StateDir is where stateful detection keeps its checkpoints, in the data
+// directory.
+const StateDir = "state"
 
 // New opens everything the server needs. out receives the one-time notice
 // of the first admin token.
@@ -104,6 +109,10 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Write
 		Events:       func(src string, n int) { m.eventsIn.WithLabelValues(src).Add(float64(n)) },
 		DecodeErrors: func(kind string, n int) { m.decodeErrors.WithLabelValues(kind).Add(float64(n)) },
 	})
+	s.correl = pipeline.NewCorrelations(set, pipeline.CorrelationsOptions{
+		Lateness: cfg.Detect.CorrelationLateness, Logger: log.With("component", "correlate"), Now: s.now,
+	})
+	m.watchCorrelations(s.correl)
 	s.detector = pipeline.NewDetector(s.bus, s.db, set, pipeline.DetectorOptions{
 		Batch: cfg.Detect.Batch, Workers: cfg.Detect.Workers, DedupWindow: cfg.Alerts.DedupWindow, Logger: log.With("component", "detect"),
 		Metrics: pipeline.DetectMetrics{
@@ -117,6 +126,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Write
 		},
 		OnAlerts:   s.handleAlerts,
 		AlertsLock: &s.alertsMu,
+		Stateful:   []pipeline.Stateful{s.correl},
+		StateDir:   filepath.Join(cfg.Server.Data, StateDir),
+		Now:        s.now,
 	})
 	ps := cfg.Ingest.PubSub
 	s.handler = api.New(&backend{s: s}, api.Options{

@@ -5,6 +5,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/vigil-sec/vigil/internal/notify"
+	"github.com/vigil-sec/vigil/internal/pipeline"
 )
 
 // metrics are what /metrics exposes.
@@ -100,5 +101,35 @@ func (m *metrics) watchNotify(svc *notify.Service) {
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "vigil_notify_alerts_dropped_total", Help: "Alerts not grouped for notification because the group limits were reached.",
 		}, func() float64 { return float64(svc.Stats().Dropped) }),
+	)
+}
+
+// watchCorrelations exports the correlation state's size and counters.
+func (m *metrics) watchCorrelations(c *pipeline.Correlations) {
+	gauge := func(name, help string, f func() float64) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f)
+	}
+	counter := func(name, help string, f func() float64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, f)
+	}
+	m.reg.MustRegister(
+		gauge("vigil_correlation_groups", "Correlation groups held in windows, all correlations together.",
+			func() float64 { return float64(c.Stats().Groups) }),
+		gauge("vigil_correlation_entries", "Base rule matches held in correlation windows.",
+			func() float64 { return float64(c.Stats().Entries) }),
+		gauge("vigil_correlation_pending", "Observations waiting in the correlation reorder buffer for the lateness tolerance to pass.",
+			func() float64 { return float64(c.Stats().Pending) }),
+		gauge("vigil_correlation_state_bytes", "Estimated memory of the correlation windows.",
+			func() float64 { return float64(c.Stats().Bytes) }),
+		counter("vigil_correlation_matches_total", "Correlation matches, building-block correlations included, since start (restored state included).",
+			func() float64 { return float64(c.Stats().Matches) }),
+		counter("vigil_correlation_late_total", "Observations dropped by correlations because they arrived more than detect.correlation_lateness behind the latest event time.",
+			func() float64 { return float64(c.Stats().Late) }),
+		counter("vigil_correlation_evictions_total", "Correlation groups evicted to respect the state bounds.",
+			func() float64 { return float64(c.Stats().Evicted) }),
+		counter("vigil_correlation_forced_total", "Observations processed early because the correlation reorder buffer was full.",
+			func() float64 { return float64(c.Stats().Forced) }),
+		counter("vigil_correlation_stale_total", "Observations dropped because the rules were reloaded between their evaluation and their correlation.",
+			func() float64 { return float64(c.Stale()) }),
 	)
 }

@@ -60,6 +60,9 @@ type Detect struct {
 	FieldMapping string              // a YAML file of extra rule field names per source
 	Workers      int                 // 0 = one per CPU
 	Batch        int
+	// CorrelationLateness is how far behind the latest event time an
+	// event may arrive and still count in correlations.
+	CorrelationLateness time.Duration
 }
 
 // Alerts is alert handling.
@@ -103,6 +106,8 @@ func Default() *Config {
 			Rules:        []string{},
 			Placeholders: map[string][]string{},
 			Batch:        4,
+
+			CorrelationLateness: 15 * time.Minute,
 		},
 		Alerts: Alerts{DedupWindow: time.Hour},
 		Ingest: Ingest{PubSub: PubSub{Issuer: "https://accounts.google.com"}},

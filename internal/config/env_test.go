@@ -40,6 +40,7 @@ func TestEnvOverrides(t *testing.T) {
 		{[]string{"VIGIL_DETECT_WORKERS=8"}, func(c *Config) { c.Detect.Workers = 8 }},
 		{[]string{"VIGIL_DETECT_FIELD_MAPPING=/etc/vigil/fields.yml"}, func(c *Config) { c.Detect.FieldMapping = "/etc/vigil/fields.yml" }},
 		{[]string{"VIGIL_DETECT_BATCH=100"}, func(c *Config) { c.Detect.Batch = 100 }},
+		{[]string{"VIGIL_DETECT_CORRELATION_LATENESS=1h"}, func(c *Config) { c.Detect.CorrelationLateness = time.Hour }},
 		{[]string{"VIGIL_ALERTS_DEDUP_WINDOW=2h"}, func(c *Config) { c.Alerts.DedupWindow = 2 * time.Hour }},
 		{jwks, withJWKS},
 		{[]string{"VIGIL_INGEST_PUBSUB_ISSUER=accounts.google.com"}, func(c *Config) { c.Ingest.PubSub.Issuer = "accounts.google.com" }},
@@ -184,7 +185,7 @@ func TestEnvNames(t *testing.T) {
 	want := []string{
 		"VIGIL_ALERTS_DEDUP_WINDOW",
 		"VIGIL_BUS_DUPLICATE_WINDOW", "VIGIL_BUS_MAX_BYTES", "VIGIL_BUS_URL",
-		"VIGIL_DETECT_BATCH", "VIGIL_DETECT_BUILTIN", "VIGIL_DETECT_FIELD_MAPPING", "VIGIL_DETECT_PLACEHOLDERS", "VIGIL_DETECT_RULES", "VIGIL_DETECT_WORKERS",
+		"VIGIL_DETECT_BATCH", "VIGIL_DETECT_BUILTIN", "VIGIL_DETECT_CORRELATION_LATENESS", "VIGIL_DETECT_FIELD_MAPPING", "VIGIL_DETECT_PLACEHOLDERS", "VIGIL_DETECT_RULES", "VIGIL_DETECT_WORKERS",
 		"VIGIL_INGEST_PUBSUB_AUDIENCE", "VIGIL_INGEST_PUBSUB_ISSUER", "VIGIL_INGEST_PUBSUB_JWKS_URL",
 		"VIGIL_INGEST_PUBSUB_SERVICE_ACCOUNT_EMAIL", "VIGIL_INGEST_PUBSUB_SHARED_TOKEN", "VIGIL_INGEST_PUBSUB_SHARED_TOKEN_FILE",
 		"VIGIL_LOG_FORMAT", "VIGIL_LOG_LEVEL",

@@ -70,6 +70,7 @@ func (c *Config) schema() []field {
 			leaf("field_mapping", strValue{&dt.FieldMapping}),
 			leaf("workers", intValue{&dt.Workers}),
 			leaf("batch", intValue{&dt.Batch}),
+			leaf("correlation_lateness", durValue{&dt.CorrelationLateness}),
 		),
 		section("alerts",
 			leaf("dedup_window", durValue{&al.DedupWindow}),

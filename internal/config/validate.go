@@ -61,6 +61,9 @@ func (l *loader) validate(c *Config) {
 	if d.Batch < 1 || d.Batch > maxBatch {
 		l.keyf("detect.batch", "must be from 1 to %d, got %d", maxBatch, d.Batch)
 	}
+	if d.CorrelationLateness < time.Second || d.CorrelationLateness > 24*time.Hour {
+		l.keyf("detect.correlation_lateness", "must be from 1s to 24h, got %s", d.CorrelationLateness)
+	}
 	for i, r := range d.Rules {
 		if strings.TrimSpace(r) == "" {
 			l.keyf("detect.rules", "entry %d is empty", i+1)

@@ -49,6 +49,18 @@ type DetectorOptions struct {
 	// passes the changes on holds it too, so that the receiver sees every
 	// change in the order the store committed them.
 	AlertsLock sync.Locker
+	// Stateful are the evaluators that keep state across events (see
+	// Stateful); their checkpoints are written to StateDir.
+	Stateful []Stateful
+	StateDir string
+	// CheckpointEvery is how often the stateful evaluators are
+	// checkpointed; default 30 s. They are checkpointed at the end of Run
+	// too.
+	CheckpointEvery time.Duration
+	// AdvanceEvery is how often they are told the time; default 5 s.
+	AdvanceEvery time.Duration
+	// MaxReplay bounds the events replayed at start; default 2,000,000.
+	MaxReplay int64
 }
 
 // Detector consumes the bus, stores events and raises alerts.
@@ -60,6 +72,16 @@ type Detector struct {
 	// processed counts batches committed, for tests.
 	processed atomic.Int64
 	running   atomic.Int32 // workers consuming
+
+	// stateMu is held from the start of a batch's transaction until its
+	// observations are fed, and while the stateful evaluators are
+	// advanced or snapshotted, so that every event up to fedSeq has been
+	// fed and nothing after it.
+	stateMu  sync.Mutex
+	fedSeq   []int64 // per stateful evaluator
+	broken   bool    // correlation alerts could not be stored: stop checkpointing
+	ckptMu   sync.Mutex
+	restored atomic.Bool
 }
 
 // NewDetector returns a detector running the rules of set.
@@ -79,13 +101,32 @@ func NewDetector(c Consumer, db *store.DB, set *detect.Set, opts DetectorOptions
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	d := &Detector{bus: c, db: db, opts: opts}
+	if opts.CheckpointEvery <= 0 {
+		opts.CheckpointEvery = 30 * time.Second
+	}
+	if opts.AdvanceEvery <= 0 {
+		opts.AdvanceEvery = 5 * time.Second
+	}
+	if opts.MaxReplay <= 0 {
+		opts.MaxReplay = 2_000_000
+	}
+	d := &Detector{bus: c, db: db, opts: opts, fedSeq: make([]int64, len(opts.Stateful))}
 	d.rules.Store(set)
 	return d
 }
 
-// SetRules swaps the rules in; batches after the swap use them.
-func (d *Detector) SetRules(set *detect.Set) { d.rules.Store(set) }
+// SetRules swaps the rules in; batches after the swap use them. The
+// stateful evaluators keep the state of what did not change.
+func (d *Detector) SetRules(set *detect.Set) {
+	d.stateMu.Lock()
+	defer d.stateMu.Unlock()
+	d.rules.Store(set)
+	for _, st := range d.opts.Stateful {
+		if err := st.SetRules(set); err != nil {
+			d.opts.Logger.Error("stateful detection keeps the previous rules", "evaluator", st.Name(), "err", err)
+		}
+	}
+}
 
 // Engine returns the rules in use.
 func (d *Detector) Engine() *detect.Engine { return d.rules.Load().Engine }
@@ -93,7 +134,28 @@ func (d *Detector) Engine() *detect.Engine { return d.rules.Load().Engine }
 // Run consumes with the configured number of workers until ctx is done.
 // The workers share one durable consumer, so each batch goes to one of
 // them.
+//
+// Before consuming, the stateful evaluators are restored from their
+// checkpoints and the events stored since are replayed into them; while
+// consuming they are advanced and checkpointed periodically, and
+// checkpointed once more when Run returns.
 func (d *Detector) Run(ctx context.Context) error {
+	if err := d.Restore(ctx); err != nil {
+		return err
+	}
+	bg, stopBG := context.WithCancel(ctx)
+	bgDone := make(chan struct{})
+	go func() {
+		defer close(bgDone)
+		d.maintainState(bg)
+	}()
+	defer func() {
+		stopBG()
+		<-bgDone
+		if err := d.Checkpoint(); err != nil {
+			d.opts.Logger.Error("stateful detection not checkpointed at shutdown; the next start replays the events since the last checkpoint", "err", err)
+		}
+	}()
 	errs := make(chan error, d.opts.Workers)
 	for w := 0; w < d.opts.Workers; w++ {
 		d.running.Add(1)
@@ -127,11 +189,13 @@ func (d *Detector) handle(ctx context.Context, ds []bus.Delivery) error {
 	eng, cs := set.Engine, set.CorrelationSet
 	scratch := eng.NewScratch()
 	now := d.opts.Now()
+	obs := d.observers(set)
 	type evaluated struct {
 		ev       *event.Event
 		body     []byte
 		ingested time.Time
 		matches  []*alert.Alert
+		observed []any // per stateful evaluator
 	}
 	var batch []evaluated
 	bad := 0
@@ -147,17 +211,23 @@ func (d *Detector) handle(ctx context.Context, ds []bus.Delivery) error {
 		for _, p := range evs {
 			e := evaluated{ev: p.Event, body: p.Body, ingested: ingested}
 			eng.Match(p.Event, scratch, func(r *detect.Rule) {
+				obs.observe(r, p.Event, scratch)
 				if cs != nil && !cs.Emits(r) {
 					return // a building block of correlations only
 				}
 				e.matches = append(e.matches, alert.FromMatch(NewID("alt"), alert.RuleRef{ID: ruleKey(r), Title: r.Title, Level: r.Level, Tags: r.Tags}, p.Event, now))
 			})
+			e.observed = obs.take()
 			batch = append(batch, e)
 		}
 	}
 	if l := d.opts.AlertsLock; l != nil {
 		l.Lock()
 		defer l.Unlock()
+	}
+	if len(d.opts.Stateful) > 0 {
+		d.stateMu.Lock()
+		defer d.stateMu.Unlock()
 	}
 	tx, err := d.db.Begin(ctx)
 	if err != nil {
@@ -170,8 +240,9 @@ func (d *Detector) handle(ctx context.Context, ds []bus.Delivery) error {
 	var created, changed []*alert.Alert
 	at := map[string]int{}
 	var fresh []time.Time // ingest times of the events stored now
+	feed := newFeed(len(d.opts.Stateful))
 	for _, e := range batch {
-		isNew, err := tx.AddEvent(ctx, e.ev, e.body)
+		seq, isNew, err := tx.AddEventSeq(ctx, e.ev, e.body)
 		if err != nil {
 			return err
 		}
@@ -180,6 +251,7 @@ func (d *Detector) handle(ctx context.Context, ds []bus.Delivery) error {
 			continue
 		}
 		stored++
+		feed.add(seq, e.observed)
 		fresh = append(fresh, e.ingested)
 		for _, a := range e.matches {
 			a, isNewAlert, err := tx.RaiseAlert(ctx, a, d.opts.DedupWindow, now)
@@ -203,6 +275,7 @@ func (d *Detector) handle(ctx context.Context, ds []bus.Delivery) error {
 	if d.opts.OnAlerts != nil && len(changed) > 0 {
 		d.opts.OnAlerts(changed)
 	}
+	d.feedStateful(ctx, feed, now)
 	d.processed.Add(1)
 	m := d.opts.Metrics
 	if m.Alert != nil {

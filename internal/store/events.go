@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -31,7 +32,7 @@ func (db *DB) Begin(ctx context.Context) (*Tx, error) {
 	}
 	stmt, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO events
 		(id, time, stored_at, cloud, source, account, action, principal, source_ip, function, body)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`)
 	if err != nil {
 		tx.Rollback()
 		return nil, fmt.Errorf("store: prepare: %w", err)
@@ -42,17 +43,28 @@ func (db *DB) Begin(ctx context.Context) (*Tx, error) {
 // AddEvent stores an event unless one with its ID is stored already, and
 // reports whether it was new. body is the event's JSON with its raw record.
 func (t *Tx) AddEvent(ctx context.Context, ev *event.Event, body []byte) (bool, error) {
+	_, isNew, err := t.AddEventSeq(ctx, ev, body)
+	return isNew, err
+}
+
+// AddEventSeq is AddEvent that also returns the store sequence number the
+// new event got (0 when it was stored already). Sequence numbers grow in
+// commit order, so EventsAfter reads back what was stored after a point.
+func (t *Tx) AddEventSeq(ctx context.Context, ev *event.Event, body []byte) (int64, bool, error) {
 	tm := ev.Time
 	if tm.IsZero() {
 		tm = time.Now()
 	}
-	res, err := t.insertEv.ExecContext(ctx, ev.ID, ms(tm), ms(t.now), ev.Cloud, ev.Source, ev.Account, ev.Action,
-		ev.Principal, ev.SourceIP, ev.Function, body)
-	if err != nil {
-		return false, fmt.Errorf("store: adding event %s: %w", ev.ID, err)
+	var seq int64
+	err := t.insertEv.QueryRowContext(ctx, ev.ID, ms(tm), ms(t.now), ev.Cloud, ev.Source, ev.Account, ev.Action,
+		ev.Principal, ev.SourceIP, ev.Function, body).Scan(&seq)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, false, nil // stored already: OR IGNORE returns no row
 	}
-	n, err := res.RowsAffected()
-	return n == 1, err
+	if err != nil {
+		return 0, false, fmt.Errorf("store: adding event %s: %w", ev.ID, err)
+	}
+	return seq, true, nil
 }
 
 // Commit commits the transaction.

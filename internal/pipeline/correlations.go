@@ -1,0 +1,291 @@
+package pipeline
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/vigil-sec/vigil/internal/alert"
+	"github.com/vigil-sec/vigil/internal/detect"
+	"github.com/vigil-sec/vigil/internal/event"
+)
+
+// Correlations evaluates the Sigma correlation rules of the running rule
+// set as a Stateful of the Detector. It is safe for concurrent use.
+type Correlations struct {
+	opts CorrelationsOptions
+
+	mu       sync.Mutex
+	cs       *detect.CorrelationSet
+	c        *detect.Correlator
+	newest   time.Time // the latest event time fed
+	lastFeed time.Time // wall clock of the last feed that carried observations
+	stale    int64     // observations dropped because the rules changed under them
+}
+
+// CorrelationsOptions configure Correlations.
+type CorrelationsOptions struct {
+	// Lateness is how far behind the latest event time an event may
+	// arrive and still be correlated; 0 means detect.DefaultLateness.
+	Lateness time.Duration
+	// Idle is how long input must be idle before Advance moves event time
+	// on by the idle time, closing windows no event closes; 0 means one
+	// minute.
+	Idle   time.Duration
+	Logger *slog.Logger
+	Now    func() time.Time
+}
+
+var _ Stateful = (*Correlations)(nil)
+
+// NewCorrelations returns an evaluator of the correlations of set with
+// empty windows.
+func NewCorrelations(set *detect.Set, opts CorrelationsOptions) *Correlations {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Idle <= 0 {
+		opts.Idle = time.Minute
+	}
+	cs := correlationSet(set)
+	c := &Correlations{opts: opts, cs: cs, lastFeed: opts.Now()}
+	c.c = detect.NewCorrelator(cs, c.correlatorOptions())
+	return c
+}
+
+func (c *Correlations) correlatorOptions() detect.CorrelatorOptions {
+	return detect.CorrelatorOptions{Lateness: c.opts.Lateness, Logger: c.opts.Logger}
+}
+
+func correlationSet(set *detect.Set) *detect.CorrelationSet {
+	if set.CorrelationSet == nil {
+		return &detect.CorrelationSet{}
+	}
+	return set.CorrelationSet
+}
+
+// Name implements Stateful.
+func (c *Correlations) Name() string { return "correlations" }
+
+// correlationObs are the observations of one event, made with cs.
+type correlationObs struct {
+	cs  *detect.CorrelationSet
+	obs []*detect.Observation
+}
+
+type correlationObserver struct {
+	cs  *detect.CorrelationSet
+	ob  *detect.Observer
+	cur []*detect.Observation
+}
+
+// NewObserver implements Stateful.
+func (c *Correlations) NewObserver(set *detect.Set) Observer {
+	if len(set.CorrelationSet.Correlations()) == 0 {
+		return nil
+	}
+	return &correlationObserver{cs: set.CorrelationSet, ob: set.CorrelationSet.NewObserver()}
+}
+
+func (o *correlationObserver) Observe(r *detect.Rule, ev *event.Event, s *detect.Scratch) {
+	if x := o.ob.Observe(r, ev, s); x != nil {
+		o.cur = append(o.cur, x)
+	}
+}
+
+func (o *correlationObserver) Take() any {
+	if len(o.cur) == 0 {
+		return nil
+	}
+	x := correlationObs{cs: o.cs, obs: o.cur}
+	o.cur = nil
+	return x
+}
+
+// Feed implements Stateful. Observations made with rules that were
+// replaced since are dropped and counted (Stale).
+func (c *Correlations) Feed(obs []any, emit func(*alert.Alert)) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	fed := false
+	out := c.emitter(emit)
+	for _, x := range obs {
+		co, ok := x.(correlationObs)
+		if !ok {
+			continue
+		}
+		if co.cs != c.cs {
+			c.stale += int64(len(co.obs))
+			continue
+		}
+		for _, o := range co.obs {
+			c.c.Add(o, out)
+			if t := o.Time(); t.After(c.newest) {
+				c.newest = t
+			}
+			fed = true
+		}
+	}
+	if fed {
+		c.lastFeed = c.opts.Now()
+	}
+}
+
+// Advance implements Stateful. Windows slide over event time, so the wall
+// clock only says how long the input has been idle: after Idle without
+// observations, event time is taken to have moved on from the latest event
+// seen by the idle time, which closes the windows that need no more
+// events.
+func (c *Correlations) Advance(now time.Time, emit func(*alert.Alert)) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	idle := now.Sub(c.lastFeed)
+	if c.newest.IsZero() || idle < c.opts.Idle {
+		return
+	}
+	c.c.Advance(c.newest.Add(idle), c.emitter(emit))
+}
+
+// SetRules implements Stateful.
+func (c *Correlations) SetRules(set *detect.Set) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cs := correlationSet(set)
+	next, err := c.c.WithRules(cs)
+	if err != nil {
+		return err
+	}
+	c.cs, c.c = cs, next
+	return nil
+}
+
+// Snapshot implements Stateful.
+func (c *Correlations) Snapshot(w io.Writer) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.c.Snapshot(w)
+}
+
+// Restore implements Stateful.
+func (c *Correlations) Restore(r io.Reader) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.c.Restore(r)
+}
+
+// Stats returns the correlator's state and counters.
+func (c *Correlations) Stats() detect.CorrelatorStats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.c.Stats()
+}
+
+// Stale returns how many observations were dropped because the rules were
+// reloaded between their evaluation and their feeding.
+func (c *Correlations) Stale() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.stale
+}
+
+// Flush closes every window as at the end of the input, for tests that
+// compare with an offline run.
+func (c *Correlations) Flush(emit func(*alert.Alert)) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.c.Flush(c.emitter(emit))
+}
+
+func (c *Correlations) emitter(emit func(*alert.Alert)) func(*detect.CorrelationMatch) {
+	if emit == nil {
+		return nil
+	}
+	now := c.opts.Now()
+	return func(m *detect.CorrelationMatch) { emit(CorrelationAlert(m, now)) }
+}
+
+// highlightFields maps group-by fields to the alert highlights they fill.
+var highlightFields = map[string]func(a *alert.Alert, v string){
+	"cloud":     func(a *alert.Alert, v string) { a.Cloud = v },
+	"source":    func(a *alert.Alert, v string) { a.Source = v },
+	"account":   func(a *alert.Alert, v string) { a.Account = v },
+	"region":    func(a *alert.Alert, v string) { a.Region = v },
+	"principal": func(a *alert.Alert, v string) { a.Principal = v },
+	"source_ip": func(a *alert.Alert, v string) { a.SourceIP = v },
+	"function":  func(a *alert.Alert, v string) { a.Function = v },
+	"action":    func(a *alert.Alert, v string) { a.Action = v },
+}
+
+// CorrelationAlert builds the alert of a correlation match: the
+// correlation's metadata, a fingerprint of the correlation and its group
+// values (so matches of one group dedup within the dedup window), the base
+// events, and the highlights that the group-by envelope fields give.
+func CorrelationAlert(m *detect.CorrelationMatch, now time.Time) *alert.Alert {
+	r := m.Correlation.Rule
+	ref := alert.RuleRef{ID: ruleKey(r), Title: r.Title, Level: r.Level, Tags: r.Tags}
+	h := sha256.New()
+	h.Write([]byte("correlation\x00"))
+	h.Write([]byte(ref.ID))
+	for _, g := range m.Group {
+		h.Write([]byte{0})
+		h.Write([]byte(g.Field))
+		h.Write([]byte{0})
+		h.Write([]byte(g.Value))
+	}
+	ids := m.Events
+	if len(ids) > alert.MaxEventRefs {
+		ids = ids[:alert.MaxEventRefs]
+	}
+	a := &alert.Alert{
+		ID: NewID("alt"), Fingerprint: hex.EncodeToString(h.Sum(nil)[:16]), Rule: ref, Severity: ref.Level,
+		Status: alert.Open, Count: 1, FirstSeen: m.Time, LastSeen: m.Time,
+		EventIDs: append([]string{}, ids...), UpdatedAt: now,
+	}
+	for _, g := range m.Group {
+		if name, ok := strings.CutPrefix(g.Field, event.EnvelopePrefix); ok {
+			if set := highlightFields[name]; set != nil {
+				set(a, g.Value)
+			}
+		}
+	}
+	return a
+}
+
+// fillHighlights sets the highlights a correlation alert's group values
+// did not give from ev, its first base event.
+func fillHighlights(a *alert.Alert, ev *event.Event) {
+	for name, set := range highlightFields {
+		if v, _ := ev.Envelope(name); v != "" && alertField(a, name) == "" {
+			set(a, v)
+		}
+	}
+}
+
+func alertField(a *alert.Alert, name string) string {
+	switch name {
+	case "cloud":
+		return a.Cloud
+	case "source":
+		return a.Source
+	case "account":
+		return a.Account
+	case "region":
+		return a.Region
+	case "principal":
+		return a.Principal
+	case "source_ip":
+		return a.SourceIP
+	case "function":
+		return a.Function
+	case "action":
+		return a.Action
+	}
+	return ""
+}
