@@ -25,6 +25,7 @@ import (
 	"github.com/vigil-sec/vigil/internal/config"
 	"github.com/vigil-sec/vigil/internal/decode"
 	"github.com/vigil-sec/vigil/internal/detect"
+	"github.com/vigil-sec/vigil/internal/geoip"
 	"github.com/vigil-sec/vigil/internal/notify"
 	"github.com/vigil-sec/vigil/internal/pipeline"
 	"github.com/vigil-sec/vigil/internal/store"
@@ -41,6 +42,8 @@ type Server struct {
 	ingester *pipeline.Ingester
 	detector *pipeline.Detector
 	correl   *pipeline.Correlations
+	base     *pipeline.Baselines // nil when baselines are off
+	geo      *geoip.DB           // nil without a GeoIP database
 	handler  http.Handler
 	listener net.Listener
 	now      func() time.Time
@@ -113,6 +116,15 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Write
 		Lateness: cfg.Detect.CorrelationLateness, Logger: log.With("component", "correlate"), Now: s.now,
 	})
 	m.watchCorrelations(s.correl)
+	stateful := []pipeline.Stateful{s.correl}
+	s.base, err = s.openBaselines(&cfg.Detect, log.With("component", "baselines"))
+	if err != nil {
+		return nil, err
+	}
+	if s.base != nil {
+		m.watchBaselines(s.base)
+		stateful = append(stateful, s.base)
+	}
 	s.detector = pipeline.NewDetector(s.bus, s.db, set, pipeline.DetectorOptions{
 		Batch: cfg.Detect.Batch, Workers: cfg.Detect.Workers, DedupWindow: cfg.Alerts.DedupWindow, Logger: log.With("component", "detect"),
 		Metrics: pipeline.DetectMetrics{
@@ -126,7 +138,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Write
 		},
 		OnAlerts:   s.handleAlerts,
 		AlertsLock: &s.alertsMu,
-		Stateful:   []pipeline.Stateful{s.correl},
+		Stateful:   stateful,
 		StateDir:   filepath.Join(cfg.Server.Data, StateDir),
 		Now:        s.now,
 	})
@@ -289,6 +301,9 @@ func (s *Server) retention(ctx context.Context) {
 }
 
 func (s *Server) close() {
+	if s.geo != nil {
+		s.geo.Close()
+	}
 	if s.bus != nil {
 		if err := s.bus.Close(); err != nil {
 			s.log.Warn("closing the bus", "err", err)

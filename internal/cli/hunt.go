@@ -15,8 +15,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/vigil-sec/vigil/internal/app"
 	"github.com/vigil-sec/vigil/internal/decode"
 	"github.com/vigil-sec/vigil/internal/detect"
+	"github.com/vigil-sec/vigil/internal/detect/baseline"
 	"github.com/vigil-sec/vigil/internal/hunt"
 	"github.com/vigil-sec/vigil/internal/jsondoc"
 	"github.com/vigil-sec/vigil/rules"
@@ -31,6 +33,8 @@ func newHuntCmd(s *streams) *cobra.Command {
 		workers     int
 		kind        string
 		failOnMatch bool
+		noBaselines bool
+		geoPath     string
 		rf          ruleFlags
 	)
 	reg := decode.Builtin()
@@ -43,7 +47,11 @@ files and directories given with --rules. It prints one line per match and a sum
 on stderr. Inputs are spread over all cores. Correlation rules are evaluated over all
 inputs in event time, whatever the order of the files; their matches (kind
 "correlation", with the group-by values and the IDs of the base events) follow the
-single-event matches.`,
+single-event matches. Baseline rules (rate spikes and first-seen behaviour: the
+built-in ones and the *.baseline files among --rules) see every event in event time
+too; their matches (kind "baseline", with the key values, the observed value and the
+IDs of the bucket's first events) come last. --geoip gives them a MaxMind-format
+database for the asn and country fields.`,
 		Args: positional(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, paths []string) error {
 			if format != "table" && format != "jsonl" && format != "csv" {
@@ -65,15 +73,37 @@ single-event matches.`,
 			if err != nil {
 				return err
 			}
-			set, err := loadRules(rulePaths, noBuiltin, ropts)
+			sigmaPaths, basePaths := splitRulePaths(rulePaths)
+			set, err := loadRules(sigmaPaths, noBuiltin, !noBaselines && len(basePaths) > 0, ropts)
 			if err != nil {
 				return usageError{err}
 			}
 			for _, f := range set.Failed {
 				fmt.Fprintf(s.errOut, "rule failed: %v\n", f)
 			}
+			var bset *baseline.Set
+			var evaluator *baseline.Evaluator
+			if !noBaselines {
+				geo, db, err := app.OpenGeo(geoPath)
+				if err != nil {
+					return usageError{err}
+				}
+				if db != nil {
+					defer db.Close()
+				}
+				if bset, err = app.LoadBaselines(basePaths, noBuiltin, geo); err != nil {
+					return usageError{err}
+				}
+				for _, f := range bset.Failed {
+					fmt.Fprintf(s.errOut, "baseline rule failed: %v\n", f)
+				}
+				evaluator, err = baseline.New(bset.Rules, baseline.Options{Lateness: baseline.Unbounded, Geo: geo})
+				if err != nil {
+					return usageError{err}
+				}
+			}
 			opts := hunt.Options{
-				Reader: rd, Engine: set.Engine, Workers: workers, Correlations: set.CorrelationSet,
+				Reader: rd, Engine: set.Engine, Workers: workers, Correlations: set.CorrelationSet, Baselines: evaluator,
 				Keep: func(r *detect.Rule) bool { return detect.LevelRank(r.Level) >= min },
 			}
 			var bar *progress
@@ -90,7 +120,7 @@ single-event matches.`,
 			if err := out.flush(); err != nil {
 				return fmt.Errorf("writing output: %w", err)
 			}
-			printHuntSummary(s.errOut, set, stats)
+			printHuntSummary(s.errOut, set, bset, stats)
 			if err := cmd.Context().Err(); err != nil {
 				return err
 			}
@@ -108,12 +138,32 @@ single-event matches.`,
 	f.IntVar(&workers, "workers", 0, "inputs decoded and evaluated at once (default: one per CPU)")
 	f.StringVar(&kind, "source", decode.Auto, "input format: "+strings.Join(reg.Kinds(), "|"))
 	f.BoolVar(&failOnMatch, "fail-on-match", false, "exit 1 when any rule matches")
+	f.BoolVar(&noBaselines, "no-baselines", false, "evaluate no baseline rules")
+	f.StringVar(&geoPath, "geoip", "", "MaxMind-format database (.mmdb) giving baselines the asn and country of source IPs")
 	rf.register(cmd)
 	return cmd
 }
 
-// loadRules loads the built-in pack unless noBuiltin, and the given paths.
-func loadRules(paths []string, noBuiltin bool, opts detect.Options) (*detect.Set, error) {
+// splitRulePaths tells baseline rule files apart from Sigma rule files
+// and directories; directories may hold both, so they go to both.
+func splitRulePaths(paths []string) (sigma, baselines []string) {
+	for _, p := range paths {
+		switch info, err := os.Stat(p); {
+		case err == nil && info.IsDir():
+			sigma = append(sigma, p)
+			baselines = append(baselines, p)
+		case baseline.IsFile(p) || baseline.IsTestFile(p):
+			baselines = append(baselines, p)
+		default:
+			sigma = append(sigma, p)
+		}
+	}
+	return sigma, baselines
+}
+
+// loadRules loads the built-in pack unless noBuiltin, and the given paths;
+// no rule at all is an error unless allowNone (baselines are given).
+func loadRules(paths []string, noBuiltin, allowNone bool, opts detect.Options) (*detect.Set, error) {
 	var files []detect.File
 	if !noBuiltin {
 		builtin, err := detect.ReadFS(rules.FS, ".")
@@ -130,13 +180,13 @@ func loadRules(paths []string, noBuiltin bool, opts detect.Options) (*detect.Set
 		return nil, err
 	}
 	files = append(files, extra...)
-	if len(files) == 0 {
+	if len(files) == 0 && !allowNone {
 		return nil, fmt.Errorf("no rules: give --rules PATH or drop --no-builtin")
 	}
 	return detect.Load(files, opts), nil
 }
 
-func printHuntSummary(w io.Writer, set *detect.Set, st hunt.Stats) {
+func printHuntSummary(w io.Writer, set *detect.Set, bset *baseline.Set, st hunt.Stats) {
 	total := 0
 	for _, n := range st.Matches {
 		total += n
@@ -147,7 +197,13 @@ func printHuntSummary(w io.Writer, set *detect.Set, st hunt.Stats) {
 	fmt.Fprintf(w, "events: %d scanned from %d %s in %s (%.0f events/s), %d bad records, %d unreadable %s\n",
 		st.Events, st.Inputs, plural(st.Inputs, "input", "inputs"), st.Elapsed.Round(time.Millisecond), rate,
 		st.BadRecords, st.FailedInputs, plural(st.FailedInputs, "input", "inputs"))
+	if bset != nil {
+		fmt.Fprintf(w, "baselines: %d loaded, %d inactive, %d failed\n", len(bset.Rules), len(bset.Inactive), len(bset.Failed))
+	}
 	fmt.Fprintf(w, "matches: %d\n", total)
+	if bst := st.Baseline; bst.Forced+bst.Evicted > 0 {
+		fmt.Fprintf(w, "baseline state limits: %d buckets closed early (too many open), %d keys evicted\n", bst.Forced, bst.Evicted)
+	}
 	if cst := st.Correlator; cst.Late+cst.Forced+cst.Evicted+cst.Trimmed > 0 {
 		fmt.Fprintf(w, "correlation state limits: %d base matches processed before their turn (reorder buffer full), %d late, %d groups evicted, %d matches trimmed from full windows\n",
 			cst.Forced, cst.Late, cst.Evicted, cst.Trimmed)
@@ -173,6 +229,11 @@ func printHuntSummary(w io.Writer, set *detect.Set, st hunt.Stats) {
 	tw.Flush()
 	for _, in := range set.Inactive {
 		fmt.Fprintf(w, "inactive: %s (%s): %s\n", in.Rule.Title, in.Rule.File, in.Reason)
+	}
+	if bset != nil {
+		for _, in := range bset.Inactive {
+			fmt.Fprintf(w, "inactive: %s (%s): %s\n", in.Rule.Title, in.Rule.File, in.Reason)
+		}
 	}
 }
 
@@ -203,6 +264,21 @@ func newMatchWriter(w io.Writer, format string) *matchWriter {
 }
 
 func (m *matchWriter) values(x hunt.Match) []string {
+	if b := x.Baseline; b != nil {
+		var group, vals []string
+		for _, kv := range b.Key {
+			group = append(group, kv.Field+"="+kv.Value)
+			vals = append(vals, kv.Value)
+		}
+		value := strconv.FormatFloat(b.Observed, 'g', -1, 64)
+		what := string(b.Rule.Kind)
+		if b.Rule.Kind == baseline.Rate {
+			what += " " + value + " (expected " + strconv.FormatFloat(b.Expected, 'g', 4, 64) + ")"
+		}
+		return []string{b.Time.UTC().Format(time.RFC3339), x.Rule.Level, x.Rule.ID, x.Rule.Title, strings.Join(x.Rule.Tags, " "),
+			strings.Join(vals, ", "), what, "", "", "", "", fmt.Sprintf("%d events", b.Events), "0",
+			"baseline", strings.Join(group, ";"), value, strings.Join(b.EventIDs, " ")}
+	}
 	if c := x.Correlation; c != nil {
 		var group, vals []string
 		for _, g := range c.Group {
@@ -240,7 +316,7 @@ func (m *matchWriter) write(x hunt.Match) {
 			}, v[i])
 		}
 		where := v[11] + ":" + v[12]
-		if x.Correlation != nil {
+		if x.Correlation != nil || x.Baseline != nil {
 			where = v[11] // the number of base events
 		}
 		fmt.Fprintf(m.tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", v[0], v[1], v[3], v[5], v[6], v[7], v[8], v[9], v[10], where)
@@ -265,6 +341,16 @@ func (m *matchWriter) write(x hunt.Match) {
 				b = strconv.AppendInt(b, int64(x.Record), 10)
 			case "group":
 				b = append(b, '{')
+				if x.Baseline != nil {
+					for j, kv := range x.Baseline.Key {
+						if j > 0 {
+							b = append(b, ',')
+						}
+						b = jsondoc.AppendString(b, kv.Field)
+						b = append(b, ':')
+						b = jsondoc.AppendString(b, kv.Value)
+					}
+				}
 				if x.Correlation != nil {
 					for j, g := range x.Correlation.Group {
 						if j > 0 {
@@ -277,13 +363,17 @@ func (m *matchWriter) write(x hunt.Match) {
 				}
 				b = append(b, '}')
 			case "value":
-				if x.Correlation != nil {
+				if x.Baseline != nil {
+					b = strconv.AppendFloat(b, x.Baseline.Observed, 'g', -1, 64)
+				} else if x.Correlation != nil {
 					b = strconv.AppendFloat(b, x.Correlation.Value, 'g', -1, 64)
 				} else {
 					b = append(b, "null"...)
 				}
 			case "events":
-				if x.Correlation != nil {
+				if x.Baseline != nil {
+					b = appendStrings(b, x.Baseline.EventIDs)
+				} else if x.Correlation != nil {
 					b = appendStrings(b, x.Correlation.Events)
 				} else {
 					b = appendStrings(b, []string{x.Event.ID})

@@ -1,7 +1,10 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,7 +13,9 @@ import (
 
 	"github.com/vigil-sec/vigil/internal/decode"
 	"github.com/vigil-sec/vigil/internal/detect"
+	"github.com/vigil-sec/vigil/internal/detect/baseline"
 	"github.com/vigil-sec/vigil/internal/detect/ruletest"
+	"github.com/vigil-sec/vigil/rules/baselines"
 )
 
 func newRulesCmd(s *streams) *cobra.Command {
@@ -24,16 +29,34 @@ func newRulesCmd(s *streams) *cobra.Command {
 
 func newRulesLintCmd(s *streams) *cobra.Command {
 	var rf ruleFlags
+	var bf baselineFlags
 	cmd := &cobra.Command{
-		Use:   "lint PATH...",
+		Use:   "lint [--builtin-baselines] PATH...",
 		Short: "Report every problem in Sigma rule files and directories",
 		Long: `Lint parses and compiles every rule, filter and correlation in the given files and
 directories and lists every error with file:line:col, then warnings for rules that
 will not run (inactive logsource) or lack what responders need: an id, a level,
-ATT&CK tags, false positives and test cases. It exits 1 when there is any error.`,
-		Args: positional(cobra.MinimumNArgs(1)),
+ATT&CK tags, false positives and test cases. Baseline rule files (*.baseline) among
+the paths, and the built-in ones with --builtin-baselines, are checked the same way.
+It exits 1 when there is any error.`,
+		Args: positional(cobra.ArbitraryArgs),
 		RunE: func(cmd *cobra.Command, paths []string) error {
-			files, err := detect.ReadPaths(paths)
+			if len(paths) == 0 && !bf.builtin {
+				return usagef("give rule files or directories, or --builtin-baselines")
+			}
+			sigmaPaths, basePaths := splitRulePaths(paths)
+			bfiles, err := bf.files(basePaths)
+			if err != nil {
+				return usageError{err}
+			}
+			baseFailed := lintBaselines(s, bfiles)
+			if len(sigmaPaths) == 0 {
+				if baseFailed {
+					return errFailed
+				}
+				return nil
+			}
+			files, err := detect.ReadPaths(sigmaPaths)
 			if err != nil {
 				return usageError{err}
 			}
@@ -54,22 +77,32 @@ ATT&CK tags, false positives and test cases. It exits 1 when there is any error.
 				warn(in.Rule.File, "rule %q is inactive: %s", in.Rule.Title, in.Reason)
 			}
 			for _, r := range set.Engine.Rules() {
+				lintTests(r, warn)
 				lintRule(r, set.CorrelationSet.Emits(r), warn)
 			}
 			for _, c := range set.Correlations {
+				lintTests(c.Rule, warn)
 				lintRule(c.Rule, c.Emits(), warn)
 			}
 			fmt.Fprintf(s.errOut, "%d %s: %d rules active, %d inactive, %d filters, %d correlations; %d errors, %d warnings\n",
 				len(files), plural(len(files), "file", "files"), len(set.Engine.Rules()), len(set.Inactive), set.Filters,
 				len(set.Correlations), len(set.Failed), warnings)
-			if len(set.Failed) > 0 {
+			if len(set.Failed) > 0 || baseFailed {
 				return errFailed
 			}
 			return nil
 		},
 	}
 	rf.register(cmd)
+	bf.register(cmd)
 	return cmd
+}
+
+// lintTests warns when a Sigma rule has no test file beside it.
+func lintTests(r *detect.Rule, warn func(file, format string, args ...any)) {
+	if _, err := os.Stat(ruletest.TestFileName(r.File)); err != nil {
+		warn(r.File, "rule %q has no test cases in %s", r.Title, filepath.Base(ruletest.TestFileName(r.File)))
+	}
 }
 
 // lintRule warns about what a rule lacks. A building block of correlations
@@ -78,9 +111,6 @@ ATT&CK tags, false positives and test cases. It exits 1 when there is any error.
 func lintRule(r *detect.Rule, standalone bool, warn func(file, format string, args ...any)) {
 	if r.ID == "" {
 		warn(r.File, "rule %q has no id: alerts and filters refer to rules by id", r.Title)
-	}
-	if _, err := os.Stat(ruletest.TestFileName(r.File)); err != nil {
-		warn(r.File, "rule %q has no test cases in %s", r.Title, filepath.Base(ruletest.TestFileName(r.File)))
 	}
 	if !standalone {
 		return
@@ -105,18 +135,31 @@ func lintRule(r *detect.Rule, standalone bool, warn func(file, format string, ar
 func newRulesTestCmd(s *streams) *cobra.Command {
 	var verbose bool
 	var rf ruleFlags
+	var bf baselineFlags
 	cmd := &cobra.Command{
-		Use:   "test PATH...",
+		Use:   "test [--builtin-baselines] PATH...",
 		Short: "Run the test cases kept beside Sigma rules (x.tests.yml beside x.yml)",
 		Long: `Test runs, for every rule file x.yml in the given files and directories, the cases in
 x.tests.yml beside it: each case's native record is decoded by the real decoder and
 the rules of x.yml must match it or not, as the case says. The file format is
-described in docs/rules.md. It exits 1 when a case fails or a rule has no tests.`,
-		Args: positional(cobra.MinimumNArgs(1)),
+described in docs/rules.md. Baseline rule files x.baseline among the paths, and the
+built-in ones with --builtin-baselines, run the cases of x.tests.baseline
+(docs/baselines.md). It exits 1 when a case fails or a rule has no tests.`,
+		Args: positional(cobra.ArbitraryArgs),
 		RunE: func(cmd *cobra.Command, paths []string) error {
-			files, err := detect.ReadPaths(paths)
+			if len(paths) == 0 && !bf.builtin {
+				return usagef("give rule files or directories, or --builtin-baselines")
+			}
+			sigmaPaths, basePaths := splitRulePaths(paths)
+			bfiles, err := bf.files(basePaths)
 			if err != nil {
 				return usageError{err}
+			}
+			var files []detect.File
+			if len(sigmaPaths) > 0 {
+				if files, err = detect.ReadPaths(sigmaPaths); err != nil {
+					return usageError{err}
+				}
 			}
 			opts, err := rf.options()
 			if err != nil {
@@ -152,6 +195,8 @@ described in docs/rules.md. It exits 1 when a case fails or a rule has no tests.
 					}
 				}
 			}
+			bp, bfail, bu := testBaselines(s, bfiles, verbose)
+			pass, fail, untested = pass+bp, fail+bfail, untested+bu
 			fmt.Fprintf(s.errOut, "%d passed, %d failed, %d rule files without tests\n", pass, fail, untested)
 			if fail > 0 || untested > 0 {
 				return errFailed
@@ -161,6 +206,7 @@ described in docs/rules.md. It exits 1 when a case fails or a rule has no tests.
 	}
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "list passing cases too")
 	rf.register(cmd)
+	bf.register(cmd)
 	return cmd
 }
 
@@ -198,4 +244,138 @@ func (r *ruleFlags) options() (detect.Options, error) {
 		opts.Placeholders[name] = append(opts.Placeholders[name], strings.Split(values, ",")...)
 	}
 	return opts, nil
+}
+
+// baselineFlags select baseline rule files for lint and test.
+type baselineFlags struct{ builtin bool }
+
+func (b *baselineFlags) register(cmd *cobra.Command) {
+	cmd.Flags().BoolVar(&b.builtin, "builtin-baselines", false, "check the built-in baseline rules too")
+}
+
+// baselineFile is a baseline rule file and the file system its test file
+// is read from.
+type baselineFile struct {
+	baseline.File
+	fsys fs.FS  // holds the test file
+	test string // the test file's name in fsys
+}
+
+// files returns the built-in baseline rule files if asked for, and those of
+// paths; a test file given stands for its rule file.
+func (b *baselineFlags) files(paths []string) ([]baselineFile, error) {
+	var out []baselineFile
+	if b.builtin {
+		builtin, err := baseline.ReadFS(baselines.FS, ".")
+		if err != nil {
+			return nil, fmt.Errorf("reading the built-in baseline rules: %w", err)
+		}
+		for _, f := range builtin {
+			test := baseline.TestFileOf(f.Name)
+			f.Name = "builtin:" + f.Name
+			out = append(out, baselineFile{File: f, fsys: baselines.FS, test: test})
+		}
+	}
+	for i, p := range paths {
+		if baseline.IsTestFile(p) {
+			paths[i] = strings.TrimSuffix(p, baseline.TestExt) + baseline.Ext
+		}
+	}
+	files, err := baseline.ReadPaths(paths)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range files {
+		out = append(out, baselineFile{File: f, fsys: os.DirFS(filepath.Dir(f.Name)), test: filepath.Base(baseline.TestFileOf(f.Name))})
+	}
+	return out, nil
+}
+
+// lintBaselines lints baseline rule files like Sigma rules and reports
+// whether any failed to load.
+func lintBaselines(s *streams, files []baselineFile) bool {
+	if len(files) == 0 {
+		return false
+	}
+	plain := make([]baseline.File, len(files))
+	tested := map[string]bool{}
+	for i, f := range files {
+		plain[i] = f.File
+		if _, err := fs.Stat(f.fsys, f.test); err == nil {
+			tested[f.Name] = true
+		}
+	}
+	// Every derived field is available to lint: a rule that needs GeoIP
+	// is not wrong for lack of a database here.
+	geo := baseline.Geo{
+		ASN:     func(netip.Addr) (string, bool) { return "", false },
+		Country: func(netip.Addr) (string, bool) { return "", false },
+	}
+	set := baseline.Load(plain, geo)
+	for _, f := range set.Failed {
+		fmt.Fprintf(s.out, "error: %v\n", f)
+	}
+	warnings := 0
+	warn := func(file, format string, args ...any) {
+		warnings++
+		fmt.Fprintf(s.out, "warning: %s: %s\n", file, fmt.Sprintf(format, args...))
+	}
+	for _, in := range set.Inactive {
+		warn(in.Rule.File, "baseline %q is inactive: %s", in.Rule.Title, in.Reason)
+	}
+	for _, r := range set.Rules {
+		lintRule(&detect.Rule{ID: r.ID, Title: r.Title, Level: r.Level, Tags: r.Tags, FalsePositives: r.FalsePositives, File: r.File}, true, warn)
+		if !tested[r.File] {
+			warn(r.File, "baseline %q has no test cases in %s", r.Title, filepath.Base(baseline.TestFileOf(r.File)))
+		}
+	}
+	fmt.Fprintf(s.errOut, "%d baseline %s: %d baselines active, %d inactive; %d errors, %d warnings\n",
+		len(files), plural(len(files), "file", "files"), len(set.Rules), len(set.Inactive), len(set.Failed), warnings)
+	return len(set.Failed) > 0
+}
+
+// testBaselines runs the test cases of baseline rule files and returns the
+// cases passed and failed and the rule files without tests.
+func testBaselines(s *streams, files []baselineFile, verbose bool) (pass, fail, untested int) {
+	for _, f := range files {
+		data, err := fs.ReadFile(f.fsys, f.test)
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				untested++
+				fmt.Fprintf(s.out, "NONE %s: no %s\n", f.Name, f.test)
+			} else {
+				fail++
+				fmt.Fprintf(s.out, "FAIL %s: %v\n", f.Name, err)
+			}
+			continue
+		}
+		rules, err := baseline.Parse(f.Name, f.Data)
+		if err != nil {
+			fail++
+			fmt.Fprintf(s.out, "FAIL %s: %v\n", f.Name, err)
+			continue
+		}
+		suite, err := baseline.ParseSuite(f.test, data)
+		if err != nil {
+			fail++
+			fmt.Fprintf(s.out, "FAIL %s: %v\n", f.Name, err)
+			continue
+		}
+		for _, r := range baseline.RunSuite(rules, suite, baseline.Options{}) {
+			switch {
+			case r.Pass():
+				pass++
+				if verbose {
+					fmt.Fprintf(s.out, "ok   %s: %s\n", f.Name, r.Case)
+				}
+			case r.Err != nil:
+				fail++
+				fmt.Fprintf(s.out, "FAIL %s: %s: %v\n", f.Name, r.Case, r.Err)
+			default:
+				fail++
+				fmt.Fprintf(s.out, "FAIL %s: %s: %s\n", f.Name, r.Case, r.Describe())
+			}
+		}
+	}
+	return pass, fail, untested
 }

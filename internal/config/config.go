@@ -63,6 +63,17 @@ type Detect struct {
 	// CorrelationLateness is how far behind the latest event time an
 	// event may arrive and still count in correlations.
 	CorrelationLateness time.Duration
+	// Baselines turns on the baseline rules (rate spikes and first-seen
+	// behaviour): the built-in ones when Builtin is set, and BaselineRules.
+	Baselines     bool
+	BaselineRules []string // extra baseline rule files and directories
+	// GeoIPDatabase is a MaxMind-format database that gives baselines the
+	// asn and country of source IP addresses; empty leaves the rules that
+	// need them inactive.
+	GeoIPDatabase string
+	// BaselineLateness is how far behind the newest event time an event
+	// may arrive and still count in baseline buckets.
+	BaselineLateness time.Duration
 }
 
 // Alerts is alert handling.
@@ -108,6 +119,9 @@ func Default() *Config {
 			Batch:        4,
 
 			CorrelationLateness: 15 * time.Minute,
+			Baselines:           true,
+			BaselineRules:       []string{},
+			BaselineLateness:    5 * time.Minute,
 		},
 		Alerts: Alerts{DedupWindow: time.Hour},
 		Ingest: Ingest{PubSub: PubSub{Issuer: "https://accounts.google.com"}},

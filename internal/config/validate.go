@@ -69,6 +69,14 @@ func (l *loader) validate(c *Config) {
 			l.keyf("detect.rules", "entry %d is empty", i+1)
 		}
 	}
+	if d.BaselineLateness < time.Second || d.BaselineLateness > 24*time.Hour {
+		l.keyf("detect.baseline_lateness", "must be from 1s to 24h, got %s", d.BaselineLateness)
+	}
+	for i, r := range d.BaselineRules {
+		if strings.TrimSpace(r) == "" {
+			l.keyf("detect.baseline_rules", "entry %d is empty", i+1)
+		}
+	}
 
 	l.nonNegative("alerts.dedup_window", c.Alerts.DedupWindow)
 

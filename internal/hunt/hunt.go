@@ -10,6 +10,12 @@
 // the order of the inputs or the number of workers, and are those that
 // vigil serve finds when the events reach it within its lateness. They come
 // out after the single-event matches.
+//
+// Baseline rules (rate spikes and first-seen behaviour) see every event.
+// One baseline.Evaluator, made with Lateness baseline.Unbounded, counts
+// the events of all workers and closes every bucket at the end, in event
+// time, so its matches do not depend on the order of the inputs either.
+// They come out last.
 package hunt
 
 import (
@@ -22,6 +28,7 @@ import (
 
 	"github.com/vigil-sec/vigil/internal/decode"
 	"github.com/vigil-sec/vigil/internal/detect"
+	"github.com/vigil-sec/vigil/internal/detect/baseline"
 	"github.com/vigil-sec/vigil/internal/event"
 	"github.com/vigil-sec/vigil/internal/source"
 )
@@ -36,8 +43,11 @@ type Match struct {
 	// Correlation is set for a correlation match, which has no Event,
 	// Input or Record.
 	Correlation *detect.CorrelationMatch
-	Input       string // the input's name
-	Record      int    // the event's position in its input, from 1
+	// Baseline is set for a baseline match, which has no Event, Input or
+	// Record; Rule then carries the baseline rule's metadata.
+	Baseline *baseline.Match
+	Input    string // the input's name
+	Record   int    // the event's position in its input, from 1
 
 	obs *detect.Observation // internal: a base match for the correlator
 }
@@ -53,6 +63,10 @@ type Options struct {
 	// Correlator configures the correlator; a zero Lateness means
 	// detect.Unbounded.
 	Correlator detect.CorrelatorOptions
+	// Baselines evaluates baseline rules over every event; nil evaluates
+	// none. Make it with Lateness baseline.Unbounded so that the matches
+	// do not depend on the order of the events. Run flushes it at the end.
+	Baselines *baseline.Evaluator
 	// Keep decides which matches are reported, e.g. by level; nil keeps
 	// all. For correlation matches it receives the correlation's Rule.
 	Keep func(*detect.Rule) bool
@@ -71,6 +85,7 @@ type Stats struct {
 	// count under the correlation's Rule.
 	Matches    map[*detect.Rule]int
 	Correlator detect.CorrelatorStats
+	Baseline   baseline.Stats
 	Elapsed    time.Duration
 }
 
@@ -107,6 +122,8 @@ func Run(ctx context.Context, inputs []decode.Input, opts Options, emit func(Mat
 		failed   atomic.Int64
 		progress atomic.Int64
 		reportMu sync.Mutex
+		baseMu   sync.Mutex
+		forced   []baseline.Match // baseline matches of buckets closed early
 		wg       sync.WaitGroup
 	)
 	safeReport := func(e InputError) {
@@ -129,7 +146,7 @@ func Run(ctx context.Context, inputs []decode.Input, opts Options, emit func(Mat
 					close(results[i])
 					continue
 				}
-				s := &sink{opts: &opts, scratch: scratch, observer: observer, input: inputs[i].Name, report: safeReport, bad: &bad, out: results[i]}
+				s := &sink{baseMu: &baseMu, forced: &forced, opts: &opts, scratch: scratch, observer: observer, input: inputs[i].Name, report: safeReport, bad: &bad, out: results[i]}
 				err := readInput(ctx, inputs[i], opts, s, &progress)
 				if err != nil {
 					failed.Add(1)
@@ -172,6 +189,23 @@ func Run(ctx context.Context, inputs []decode.Input, opts Options, emit func(Mat
 		corr.Flush(emitCorr)
 	}
 	stats.Correlator = corr.Stats()
+	if b := opts.Baselines; b != nil {
+		rules := map[*baseline.Rule]*detect.Rule{}
+		emitBase := func(bm baseline.Match) {
+			r := baselineRule(rules, bm.Rule)
+			if opts.Keep == nil || opts.Keep(r) {
+				stats.Matches[r]++
+				emit(Match{Rule: r, Baseline: &bm})
+			}
+		}
+		for _, bm := range forced {
+			emitBase(bm)
+		}
+		if ctx.Err() == nil {
+			b.Flush(emitBase)
+		}
+		stats.Baseline = b.Stats()
+	}
 	stats.Events = events.Load()
 	stats.BadRecords = bad.Load()
 	stats.FailedInputs = int(failed.Load())
@@ -205,6 +239,8 @@ type sink struct {
 	bad      *atomic.Int64
 	n        int
 	out      chan<- Match
+	baseMu   *sync.Mutex       // guards opts.Baselines and forced
+	forced   *[]baseline.Match // matches the baselines emit before Flush
 }
 
 func (s *sink) Event(e *event.Event) {
@@ -225,6 +261,11 @@ func (s *sink) Event(e *event.Event) {
 			s.out <- Match{obs: o}
 		}
 	})
+	if b := s.opts.Baselines; b != nil {
+		s.baseMu.Lock()
+		b.Observe(e, func(m baseline.Match) { *s.forced = append(*s.forced, m) })
+		s.baseMu.Unlock()
+	}
 }
 
 func (s *sink) Fail(err *source.RecordError) {
@@ -246,4 +287,17 @@ func (c *countingReader) Read(p []byte) (int, error) {
 		c.notify(c.total.Add(int64(n)))
 	}
 	return n, err
+}
+
+// baselineRule returns the metadata of a baseline rule as a detect.Rule,
+// one per baseline rule, so that baseline matches are counted and
+// filtered like the others.
+func baselineRule(rules map[*baseline.Rule]*detect.Rule, r *baseline.Rule) *detect.Rule {
+	if x := rules[r]; x != nil {
+		return x
+	}
+	x := &detect.Rule{ID: r.ID, Name: r.Name, Title: r.Title, Description: r.Description, Level: r.Level,
+		Tags: r.Tags, References: r.References, FalsePositives: r.FalsePositives, File: r.File}
+	rules[r] = x
+	return x
 }

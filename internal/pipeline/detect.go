@@ -156,8 +156,15 @@ func (d *Detector) Run(ctx context.Context) error {
 			d.opts.Logger.Error("stateful detection not checkpointed at shutdown; the next start replays the events since the last checkpoint", "err", err)
 		}
 	}()
-	errs := make(chan error, d.opts.Workers)
-	for w := 0; w < d.opts.Workers; w++ {
+	// With stateful evaluators, one worker consumes, so that batches are
+	// stored and fed to them in stream order; evaluate spreads each batch
+	// over the workers instead.
+	workers := d.opts.Workers
+	if len(d.opts.Stateful) > 0 {
+		workers = 1
+	}
+	errs := make(chan error, workers)
+	for w := 0; w < workers; w++ {
 		d.running.Add(1)
 		go func() {
 			defer d.running.Add(-1)
@@ -165,7 +172,7 @@ func (d *Detector) Run(ctx context.Context) error {
 		}()
 	}
 	var first error
-	for w := 0; w < d.opts.Workers; w++ {
+	for w := 0; w < workers; w++ {
 		if err := <-errs; err != nil && first == nil {
 			first = err
 		}
@@ -186,17 +193,7 @@ func (d *Detector) Batches() int64 { return d.processed.Load() }
 // the bus's dedup window), so no alert is counted twice.
 func (d *Detector) handle(ctx context.Context, ds []bus.Delivery) error {
 	set := d.rules.Load()
-	eng, cs := set.Engine, set.CorrelationSet
-	scratch := eng.NewScratch()
 	now := d.opts.Now()
-	obs := d.observers(set)
-	type evaluated struct {
-		ev       *event.Event
-		body     []byte
-		ingested time.Time
-		matches  []*alert.Alert
-		observed []any // per stateful evaluator
-	}
 	var batch []evaluated
 	bad := 0
 	for _, dl := range ds {
@@ -209,18 +206,10 @@ func (d *Detector) handle(ctx context.Context, ds []bus.Delivery) error {
 			continue
 		}
 		for _, p := range evs {
-			e := evaluated{ev: p.Event, body: p.Body, ingested: ingested}
-			eng.Match(p.Event, scratch, func(r *detect.Rule) {
-				obs.observe(r, p.Event, scratch)
-				if cs != nil && !cs.Emits(r) {
-					return // a building block of correlations only
-				}
-				e.matches = append(e.matches, alert.FromMatch(NewID("alt"), alert.RuleRef{ID: ruleKey(r), Title: r.Title, Level: r.Level, Tags: r.Tags}, p.Event, now))
-			})
-			e.observed = obs.take()
-			batch = append(batch, e)
+			batch = append(batch, evaluated{ev: p.Event, body: p.Body, ingested: ingested})
 		}
 	}
+	d.evaluate(set, batch, now)
 	if l := d.opts.AlertsLock; l != nil {
 		l.Lock()
 		defer l.Unlock()
@@ -296,6 +285,52 @@ func (d *Detector) handle(ctx context.Context, ds []bus.Delivery) error {
 		}
 	}
 	return nil
+}
+
+// evaluated is one event of a batch with what the rules made of it.
+type evaluated struct {
+	ev       *event.Event
+	body     []byte
+	ingested time.Time
+	matches  []*alert.Alert
+	observed []any // per stateful evaluator
+}
+
+// minShare is the fewest events worth a goroutine of their own in evaluate.
+const minShare = 64
+
+// evaluate runs the rules over the batch. With stateful evaluators, one
+// worker consumes the bus (so that they see events in stream order, as
+// vigil hunt does) and the batch is split among goroutines here instead.
+func (d *Detector) evaluate(set *detect.Set, batch []evaluated, now time.Time) {
+	parts := 1
+	if len(d.opts.Stateful) > 0 {
+		parts = max(1, min(d.opts.Workers, len(batch)/minShare))
+	}
+	var wg sync.WaitGroup
+	for i := range parts {
+		lo, hi := i*len(batch)/parts, (i+1)*len(batch)/parts
+		wg.Go(func() { d.evaluatePart(set, batch[lo:hi], now) })
+	}
+	wg.Wait()
+}
+
+func (d *Detector) evaluatePart(set *detect.Set, part []evaluated, now time.Time) {
+	eng, cs := set.Engine, set.CorrelationSet
+	scratch := eng.NewScratch()
+	obs := d.observers(set)
+	for i := range part {
+		e := &part[i]
+		eng.Match(e.ev, scratch, func(r *detect.Rule) {
+			obs.observe(r, e.ev, scratch)
+			if cs != nil && !cs.Emits(r) {
+				return // a building block of correlations only
+			}
+			e.matches = append(e.matches, alert.FromMatch(NewID("alt"), alert.RuleRef{ID: ruleKey(r), Title: r.Title, Level: r.Level, Tags: r.Tags}, e.ev, now))
+		})
+		obs.observeEvent(e.ev)
+		e.observed = obs.take()
+	}
 }
 
 // ruleKey identifies a rule in alerts: its id, or its file and title when

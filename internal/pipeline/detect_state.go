@@ -43,6 +43,15 @@ func (obs observers) observe(r *detect.Rule, ev *event.Event, s *detect.Scratch)
 	}
 }
 
+// observeEvent shows ev to the observers that see every event.
+func (obs observers) observeEvent(ev *event.Event) {
+	for _, o := range obs {
+		if eo, ok := o.(EventObserver); ok {
+			eo.ObserveEvent(ev)
+		}
+	}
+}
+
 // take returns what each observer saw of the event just matched, or nil.
 func (obs observers) take() []any {
 	var out []any
@@ -288,6 +297,7 @@ func (d *Detector) replay(ctx context.Context, from, last int64) (int, error) {
 				continue
 			}
 			eng.Match(ev, scratch, func(r *detect.Rule) { obs.observe(r, ev, scratch) })
+			obs.observeEvent(ev)
 			observed := obs.take()
 			for i := range observed {
 				if se.Seq <= d.fedSeq[i] {

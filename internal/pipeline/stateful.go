@@ -62,6 +62,15 @@ type Observer interface {
 	Take() any
 }
 
+// EventObserver is an Observer that also sees every event evaluated,
+// whether a rule matched it or not, as baselines, which count events,
+// need. ObserveEvent is called once per event, after its rule matches and
+// before Take.
+type EventObserver interface {
+	Observer
+	ObserveEvent(ev *event.Event)
+}
+
 // State files: a checkpoint of a Stateful and the store sequence number up
 // to which it holds every event, written in one crash-safe file (see
 // package state), so the number never claims more than the state holds.

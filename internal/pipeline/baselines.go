@@ -1,0 +1,225 @@
+package pipeline
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/vigil-sec/vigil/internal/alert"
+	"github.com/vigil-sec/vigil/internal/detect"
+	"github.com/vigil-sec/vigil/internal/detect/baseline"
+	"github.com/vigil-sec/vigil/internal/event"
+)
+
+// Baselines evaluates baseline rules (rate spikes and first-seen
+// behaviour) as a Stateful of the Detector. Baselines look at every event,
+// not at rule matches, so their observer is an EventObserver. It is safe
+// for concurrent use.
+type Baselines struct {
+	opts BaselinesOptions
+
+	mu       sync.Mutex
+	ev       *baseline.Evaluator
+	newest   time.Time // the latest event time fed
+	lastFeed time.Time // wall clock of the last feed that carried events
+}
+
+// BaselinesOptions configure Baselines.
+type BaselinesOptions struct {
+	// Lateness is how far behind the newest event time of a rule's sources
+	// an event may arrive and still count; 0 means
+	// baseline.DefaultLateness.
+	Lateness time.Duration
+	// Idle is how long input must be idle before Advance moves event time
+	// on by the idle time, closing buckets no event closes; 0 means one
+	// minute.
+	Idle time.Duration
+	// Geo resolves the derived fields asn and country.
+	Geo    baseline.Geo
+	Logger *slog.Logger
+	Now    func() time.Time
+}
+
+var _ Stateful = (*Baselines)(nil)
+
+// NewBaselines returns an evaluator of rules with empty state.
+func NewBaselines(rules []*baseline.Rule, opts BaselinesOptions) (*Baselines, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Idle <= 0 {
+		opts.Idle = time.Minute
+	}
+	ev, err := baseline.New(rules, baseline.Options{Lateness: opts.Lateness, Geo: opts.Geo, Logger: opts.Logger, Clock: opts.Now})
+	if err != nil {
+		return nil, fmt.Errorf("baseline rules: %w", err)
+	}
+	return &Baselines{opts: opts, ev: ev, lastFeed: opts.Now()}, nil
+}
+
+// Name implements Stateful.
+func (b *Baselines) Name() string { return "baselines" }
+
+// baselineObserver keeps a copy of the event just evaluated. The copy,
+// made by the worker that evaluated the event, keeps the evaluator away
+// from the memory of the stored event, which the correlation observations
+// held across batches share.
+type baselineObserver struct{ cur *event.Event }
+
+var _ EventObserver = (*baselineObserver)(nil)
+
+// NewObserver implements Stateful.
+func (b *Baselines) NewObserver(*detect.Set) Observer {
+	if len(b.ev.Rules()) == 0 {
+		return nil
+	}
+	return &baselineObserver{}
+}
+
+func (o *baselineObserver) Observe(*detect.Rule, *event.Event, *detect.Scratch) {}
+
+func (o *baselineObserver) ObserveEvent(ev *event.Event) { o.cur = ev.Clone() }
+
+func (o *baselineObserver) Take() any {
+	if o.cur == nil {
+		return nil
+	}
+	ev := o.cur
+	o.cur = nil
+	return ev
+}
+
+// Feed implements Stateful.
+func (b *Baselines) Feed(obs []any, emit func(*alert.Alert)) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := b.emitter(emit)
+	fed := false
+	for _, x := range obs {
+		ev, ok := x.(*event.Event)
+		if !ok {
+			continue
+		}
+		b.ev.Observe(ev, out)
+		if ev.Time.After(b.newest) {
+			b.newest = ev.Time
+		}
+		fed = true
+	}
+	if fed {
+		b.lastFeed = b.opts.Now()
+	}
+}
+
+// Advance implements Stateful. Buckets follow event time, so the wall
+// clock only says how long the input has been idle: after Idle without
+// events, event time is taken to have moved on from the latest event seen
+// by the idle time, which closes the buckets that wait for it.
+func (b *Baselines) Advance(now time.Time, emit func(*alert.Alert)) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	idle := now.Sub(b.lastFeed)
+	if b.newest.IsZero() || idle < b.opts.Idle {
+		return
+	}
+	b.ev.Advance(b.newest.Add(idle), b.emitter(emit))
+}
+
+// SetRules implements Stateful. Baseline rules are not part of the Sigma
+// rule set: a reload of the Sigma rules leaves them as they are.
+func (b *Baselines) SetRules(*detect.Set) error { return nil }
+
+// Snapshot implements Stateful.
+func (b *Baselines) Snapshot(w io.Writer) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.ev.Snapshot(w)
+}
+
+// Restore implements Stateful.
+func (b *Baselines) Restore(r io.Reader) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.ev.Restore(r)
+}
+
+// Stats returns the evaluator's state and counters.
+func (b *Baselines) Stats() baseline.Stats {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.ev.Stats()
+}
+
+// Rules returns the baseline rules evaluated.
+func (b *Baselines) Rules() []*baseline.Rule {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.ev.Rules()
+}
+
+// Flush closes every open bucket as at the end of the input, for tests
+// that compare with an offline run.
+func (b *Baselines) Flush(emit func(*alert.Alert)) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.ev.Flush(b.emitter(emit))
+}
+
+func (b *Baselines) emitter(emit func(*alert.Alert)) func(baseline.Match) {
+	if emit == nil {
+		return nil
+	}
+	now := b.opts.Now()
+	return func(m baseline.Match) { emit(BaselineAlert(m, now)) }
+}
+
+// BaselineRuleID identifies a baseline rule in alerts: its id, or its file
+// and title when it has none.
+func BaselineRuleID(r *baseline.Rule) string {
+	if r.ID != "" {
+		return r.ID
+	}
+	return r.File + "#" + r.Title
+}
+
+// BaselineAlert builds the alert of a baseline match: the rule's metadata,
+// a fingerprint of the rule and its key values (so that matches of one key
+// dedup within the dedup window), the highlights the key's envelope fields
+// give, and the IDs of the bucket's first events.
+func BaselineAlert(m baseline.Match, now time.Time) *alert.Alert {
+	r := m.Rule
+	ref := alert.RuleRef{ID: BaselineRuleID(r), Title: r.Title, Level: r.Level, Tags: r.Tags}
+	h := sha256.New()
+	h.Write([]byte("baseline\x00"))
+	h.Write([]byte(ref.ID))
+	for _, kv := range m.Key {
+		h.Write([]byte{0})
+		h.Write([]byte(kv.Field))
+		h.Write([]byte{0})
+		h.Write([]byte(kv.Value))
+	}
+	ids := m.EventIDs
+	if len(ids) > alert.MaxEventRefs {
+		ids = ids[:alert.MaxEventRefs]
+	}
+	a := &alert.Alert{
+		ID: NewID("alt"), Fingerprint: hex.EncodeToString(h.Sum(nil)[:16]), Rule: ref, Severity: ref.Level,
+		Status: alert.Open, Count: 1, FirstSeen: m.Time, LastSeen: m.Time,
+		EventIDs: append([]string{}, ids...), UpdatedAt: now,
+	}
+	for _, kv := range m.Key {
+		name := strings.TrimPrefix(kv.Field, event.EnvelopePrefix)
+		if set := highlightFields[name]; set != nil {
+			set(a, kv.Value)
+		}
+	}
+	return a
+}
