@@ -37,7 +37,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	// events that a power loss could take are still in the bus, which is
 	// acknowledged only after the store commits.
 	//
-	// The writer keeps 32 MiB of pages cached, so that index pages stay in
+	// The writer keeps 16 MiB of pages cached, so that index pages stay in
 	// memory as the database grows, and checkpoints the WAL every 8192
 	// pages (16 MiB of 2 KiB pages) rather than SQLite's 1000, so that
 	// pages written by many batches are copied into the database once.
@@ -45,7 +45,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	if err := create(path); err != nil {
 		return nil, err
 	}
-	w, err := sql.Open("sqlite", dsn+"&_pragma=cache_size(-32768)&_pragma=wal_autocheckpoint(8192)&_pragma=journal_size_limit(67108864)")
+	w, err := sql.Open("sqlite", dsn+"&_pragma=cache_size(-16384)&_pragma=wal_autocheckpoint(8192)&_pragma=journal_size_limit(67108864)")
 	if err != nil {
 		return nil, fmt.Errorf("store: opening %s: %w", path, err)
 	}
