@@ -3,7 +3,6 @@ package detect
 import (
 	"bytes"
 	"cmp"
-	"container/heap"
 	"log/slog"
 	"math"
 	"slices"
@@ -55,6 +54,10 @@ type Correlator struct {
 	last    obsKey // the last observation processed
 	emit    func(*CorrelationMatch)
 	stats   CorrelatorStats
+	// Working memory of matchEvents.
+	refs  []string
+	idbuf []byte
+	ends  []int
 }
 
 // CorrelatorOptions configure a Correlator.
@@ -191,11 +194,11 @@ func (c *Correlator) Add(o *Observation, emit func(*CorrelationMatch)) {
 		c.emit = nil
 		return
 	}
-	heap.Push(&c.pending, o)
+	c.pending.push(o)
 	c.release(satSub(c.wm, c.opts.Lateness))
 	for len(c.pending) > c.opts.MaxPending {
 		c.stats.Forced++
-		o := heap.Pop(&c.pending).(*Observation)
+		o := c.pending.pop()
 		c.clock = max(c.clock, o.t)
 		c.process(o)
 	}
@@ -216,8 +219,40 @@ func (c *Correlator) forceHalf() {
 }
 
 // sortPending orders the buffer, which is then also a valid heap.
+// Observations mostly arrive in time order, out of order only among those
+// of one second (CloudTrail's resolution) or within the lateness: an
+// insertion sort orders them in a few comparisons each, and gives up for
+// a general sort when they are far from ordered.
 func (c *Correlator) sortPending() {
-	slices.SortFunc(c.pending, func(a, b *Observation) int { return a.key().compare(b.key()) })
+	p := c.pending
+	budget := 8 * len(p)
+	for i := 1; i < len(p); i++ {
+		o := p[i]
+		j := i
+		for j > 0 && obsLess(o, p[j-1]) {
+			j--
+		}
+		if j == i {
+			continue
+		}
+		if budget -= i - j; budget < 0 {
+			slices.SortFunc(p, func(a, b *Observation) int { return a.key().compare(b.key()) })
+			return
+		}
+		copy(p[j+1:i+1], p[j:i])
+		p[j] = o
+	}
+}
+
+// obsLess orders observations by (event time, event ID, rule).
+func obsLess(a, b *Observation) bool {
+	if a.t != b.t {
+		return a.t < b.t
+	}
+	if a.ref != b.ref {
+		return a.ref < b.ref
+	}
+	return a.rule < b.rule
 }
 
 // Advance tells the correlator that event time has reached t although no
@@ -299,7 +334,7 @@ func (tb *table) memory() int64 {
 // and closes the windows that end before it.
 func (c *Correlator) release(limit int64) {
 	for len(c.pending) > 0 && c.pending[0].t < limit {
-		c.process(heap.Pop(&c.pending).(*Observation))
+		c.process(c.pending.pop())
 	}
 	c.fireTimers(limit)
 	c.clock = max(c.clock, limit)
@@ -376,27 +411,38 @@ func (c *Correlator) add(tb *table, t int64, s string, src int32, key string) {
 // match.
 func (c *Correlator) fire(tb *table, g int32, at, start, end int64, value float64, text string) {
 	corr := tb.c
-	m := &CorrelationMatch{
-		Correlation: corr, Time: time.Unix(0, at).UTC(), Start: time.Unix(0, start).UTC(), End: time.Unix(0, end).UTC(),
-		Value: value, Text: text, Count: int(tb.groups[g].n),
+	var m *CorrelationMatch
+	if len(corr.GroupBy) == 1 {
+		// The match and its group in one allocation.
+		mg := &struct {
+			m CorrelationMatch
+			g [1]GroupValue
+		}{}
+		m = &mg.m
+		mg.g[0] = GroupValue{Field: corr.GroupBy[0], Value: tb.groups[g].key}
+		m.Group = mg.g[:]
+	} else {
+		m = &CorrelationMatch{Group: make([]GroupValue, len(corr.GroupBy))}
 	}
-	vals := []string{tb.groups[g].key}
+	m.Correlation, m.Time, m.Start, m.End = corr, time.Unix(0, at).UTC(), time.Unix(0, start).UTC(), time.Unix(0, end).UTC()
+	m.Value, m.Text, m.Count = value, text, int(tb.groups[g].n)
 	if len(corr.GroupBy) != 1 {
-		vals = decodeTuple(tb.groups[g].key, len(corr.GroupBy))
+		vals := decodeTuple(tb.groups[g].key, len(corr.GroupBy))
+		for i, f := range corr.GroupBy {
+			m.Group[i] = GroupValue{Field: f, Value: vals[i]}
+		}
 	}
-	for i, f := range corr.GroupBy {
-		m.Group = append(m.Group, GroupValue{Field: f, Value: vals[i]})
-	}
-	m.Events = matchEvents(tb, g)
+	m.Events = c.matchEvents(tb, g)
 	tb.remove(g)
 	c.emitMatch(m)
 }
 
 // matchEvents returns the IDs of the events in g's window, at most
 // MaxMatchEvents, oldest first and without duplicates (an event that two of
-// the correlation's rules match is in the window twice).
-func matchEvents(tb *table, g int32) []string {
-	refs := make([]string, 0, min(int(tb.groups[g].n), MaxMatchEvents))
+// the correlation's rules match is in the window twice). The IDs share one
+// string; the list of encoded IDs is working memory of c.
+func (c *Correlator) matchEvents(tb *table, g int32) []string {
+	refs := c.refs[:0]
 	var seen map[string]bool // only for the events of correlation matches
 	prev := ""
 	size := 0
@@ -431,27 +477,30 @@ func matchEvents(tb *table, g int32) []string {
 			}
 		})
 	})
-	// Decode them into one string: one allocation for all the IDs.
-	var b strings.Builder
-	b.Grow(size)
-	ends := make([]int, len(refs))
-	var tmp [36]byte
-	for i, ref := range refs {
+	// Decode them into one buffer, then one string for all the IDs.
+	buf := c.idbuf[:0]
+	if cap(buf) < size {
+		buf = make([]byte, 0, size)
+	}
+	out := make([]string, len(refs))
+	ends := c.ends[:0]
+	for _, ref := range refs {
 		if len(ref) == 17 && ref[0] == refUUID {
-			b.Write(appendUUID(tmp[:0], ref[1:]))
+			buf = appendUUID(buf, ref[1:])
 		} else {
 			id, _ := splitRef(ref)
-			b.WriteString(id)
+			buf = append(buf, id...)
 		}
-		ends[i] = b.Len()
+		ends = append(ends, len(buf))
 	}
-	all := b.String()
-	out := make([]string, len(refs))
+	all := string(buf)
 	start := 0
 	for i, end := range ends {
 		out[i] = all[start:end]
 		start = end
 	}
+	clear(refs)
+	c.refs, c.idbuf, c.ends = refs[:0], buf[:0], ends[:0]
 	return out
 }
 
@@ -510,37 +559,15 @@ type timer struct {
 	key  string
 }
 
-type timerHeap []timer
-
-func (h timerHeap) Len() int { return len(h) }
-func (h timerHeap) Less(i, j int) bool {
-	a, b := &h[i], &h[j]
-	if a.end != b.end {
-		return a.end < b.end
-	}
-	if a.corr != b.corr {
-		return a.corr < b.corr
-	}
-	return a.key < b.key
-}
-func (h timerHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *timerHeap) Push(x any)   { *h = append(*h, x.(timer)) }
-func (h *timerHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
-}
-
 func (c *Correlator) schedule(tb *table, g int32, end int64) {
 	gr := &tb.groups[g]
-	heap.Push(&c.timers, timer{end: end, corr: int32(tb.c.num), g: g, gen: gr.gen, key: gr.key})
+	c.timers.push(timer{end: end, corr: int32(tb.c.num), g: g, gen: gr.gen, key: gr.key})
 }
 
 // fireTimers closes, in order, the windows that end before limit.
 func (c *Correlator) fireTimers(limit int64) {
 	for len(c.timers) > 0 && c.timers[0].end < limit {
-		tm := heap.Pop(&c.timers).(timer)
+		tm := c.timers.pop()
 		tb := c.tables[tm.corr]
 		g := tm.g
 		if int(g) >= len(tb.groups) || tb.groups[g].gen != tm.gen || tb.groups[g].n == 0 {
@@ -565,30 +592,6 @@ func (c *Correlator) fireTimers(limit int64) {
 		}
 		c.schedule(tb, g, tb.anchor(g)+span)
 	}
-}
-
-// obsHeap is the reorder buffer.
-type obsHeap []*Observation
-
-func (h obsHeap) Len() int { return len(h) }
-func (h obsHeap) Less(i, j int) bool {
-	a, b := h[i], h[j]
-	if a.t != b.t {
-		return a.t < b.t
-	}
-	if a.ref != b.ref {
-		return a.ref < b.ref
-	}
-	return a.rule < b.rule
-}
-func (h obsHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *obsHeap) Push(x any)   { *h = append(*h, x.(*Observation)) }
-func (h *obsHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	old[len(old)-1] = nil
-	*h = old[:len(old)-1]
-	return x
 }
 
 // satSub returns t-d, saturating at the smallest int64.

@@ -50,6 +50,10 @@ type Observer struct {
 	intern map[string]string
 	buf    []byte
 	slab   []Observation // observations are allocated obsChunk at a time
+	items  []obsItem     // and the items of those that feed several correlations
+	// The compact ID of the event last observed, shared by the
+	// observations of the event.
+	lastRef string
 }
 
 // obsChunk is how many observations an Observer allocates at once. A chunk
@@ -110,24 +114,43 @@ func (ob *Observer) Observe(r *Rule, ev *event.Event, s *Scratch) *Observation {
 			continue
 		}
 		if o == nil {
-			ob.buf = appendRef(ob.buf[:0], ev.ID)
-			if len(ob.slab) == 0 && ob.intern != nil {
-				ob.slab = make([]Observation, obsChunk)
-			}
-			if len(ob.slab) > 0 {
-				o = &ob.slab[0]
-				ob.slab = ob.slab[1:]
-			} else {
-				o = new(Observation)
-			}
-			*o = Observation{t: ev.Time.UnixNano(), ref: string(ob.buf), rule: r.num}
-			if n := len(cs.feeds[r.num]); n == 1 {
-				o.items = o.one[:0]
-			} else {
-				o.items = make([]obsItem, 0, n)
-			}
+			o = ob.newObservation(ev, r, len(cs.feeds[r.num]))
 		}
 		o.items = append(o.items, obsItem{corr: f.corr, src: f.src, key: key, val: val})
+	}
+	return o
+}
+
+// newObservation returns an empty observation of r matching ev, with room
+// for n items. Observations and their items come from slabs, and the
+// observations of one event share the copy of its ID.
+func (ob *Observer) newObservation(ev *event.Event, r *Rule, n int) *Observation {
+	var o *Observation
+	if ob.intern == nil {
+		o = new(Observation)
+	} else {
+		if len(ob.slab) == 0 {
+			ob.slab = make([]Observation, obsChunk)
+		}
+		o = &ob.slab[0]
+		ob.slab = ob.slab[1:]
+	}
+	ob.buf = appendRef(ob.buf[:0], ev.ID)
+	if ob.intern == nil || string(ob.buf) != ob.lastRef {
+		ob.lastRef = string(ob.buf)
+	}
+	*o = Observation{t: ev.Time.UnixNano(), ref: ob.lastRef, rule: r.num}
+	switch {
+	case n == 1:
+		o.items = o.one[:0]
+	case ob.intern == nil:
+		o.items = make([]obsItem, 0, n)
+	default:
+		if len(ob.items) < n {
+			ob.items = make([]obsItem, max(n, obsChunk*2))
+		}
+		o.items = ob.items[:0:n]
+		ob.items = ob.items[n:]
 	}
 	return o
 }
@@ -389,33 +412,34 @@ func parseUUID(s string) ([16]byte, bool) {
 	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
 		return u, false
 	}
-	j := 0
-	for i := 0; i < 36; i += 2 {
-		if i == 8 || i == 13 || i == 18 || i == 23 {
-			i--
-			continue
-		}
-		hi, ok1 := lowerHex(s[i])
-		lo, ok2 := lowerHex(s[i+1])
-		if !ok1 || !ok2 {
-			return u, false // upper case would not survive the round trip
-		}
-		u[j] = hi<<4 | lo
-		j++
+	// Upper case would not survive the round trip: hexValue knows only
+	// lower-case digits.
+	bad := byte(0)
+	for j, i := range uuidDigits {
+		hi, lo := hexValue[s[i]], hexValue[s[i+1]]
+		bad |= hi | lo
+		u[j] = hi<<4 | lo&0xf
 	}
-	return u, true
+	return u, bad&0x80 == 0
 }
 
-// lowerHex returns the value of a lower-case hexadecimal digit.
-func lowerHex(c byte) (byte, bool) {
-	switch {
-	case '0' <= c && c <= '9':
-		return c - '0', true
-	case 'a' <= c && c <= 'f':
-		return c - 'a' + 10, true
+// uuidDigits are the positions of the 16 digit pairs of a canonical UUID.
+var uuidDigits = [16]uint8{0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34}
+
+// hexValue is the value of each lower-case hexadecimal digit, 0x80 for
+// any other byte.
+var hexValue = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 0x80
 	}
-	return 0, false
-}
+	for c := byte('0'); c <= '9'; c++ {
+		t[c] = c - '0'
+	}
+	for c := byte('a'); c <= 'f'; c++ {
+		t[c] = c - 'a' + 10
+	}
+	return t
+}()
 
 func formatUUID(b string) string { return string(appendUUID(nil, b)) }
 

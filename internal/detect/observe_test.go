@@ -14,6 +14,10 @@ func TestRefRoundTrip(t *testing.T) {
 		"5a0f3c8e-1d2b-4e6f-9a7c-3b5d7e9f1a0",  // one digit short
 		"5a0f3c8e-1d2b-4e6f-9a7c+3b5d7e9f1a01",
 		"5a0f3c8e-1d2b-4e6f-9a7c-3b5d7e9f1a0g",
+		"5a0f3c8e-1d2b-4e6f-9a7c-3b5d7e9f1a0F", // one upper-case digit
+		"5a0f3c8e-1d2b-4e6f-9a7c-3b5d7e9f1a/1",
+		"00000000-0000-0000-0000-000000000000",
+		"ffffffff-ffff-ffff-ffff-ffffffffffff",
 		"enjz45k4xz5t",
 		"sha256:43ad2efdbe9435ce0a52f05ca2c27f93",
 		"",
@@ -25,8 +29,9 @@ func TestRefRoundTrip(t *testing.T) {
 		if got != id || val != "value" || refLen(ref) != len(ref) {
 			t.Errorf("%q: round trip gave %q, %q", id, got, val)
 		}
-		if id == "5a0f3c8e-1d2b-4e6f-9a7c-3b5d7e9f1a01" && len(ref) != 17 {
-			t.Errorf("a canonical UUID takes %d bytes, want 17", len(ref))
+		canonical := id == "5a0f3c8e-1d2b-4e6f-9a7c-3b5d7e9f1a01" || id == "00000000-0000-0000-0000-000000000000" || id == "ffffffff-ffff-ffff-ffff-ffffffffffff"
+		if canonical != (len(ref) == 17) {
+			t.Errorf("%q takes %d bytes; canonical: %v", id, len(ref), canonical)
 		}
 	}
 	for _, bad := range []string{"", "\xff\x01", "\xfe\x05ab", "x"} {

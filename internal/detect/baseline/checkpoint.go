@@ -246,7 +246,7 @@ func (e *Evaluator) install(rules []*ruleState, adopt bool) {
 	e.rules = rules
 	e.route()
 	if adopt && e.pendingSeed != 0 {
-		e.x.seed = e.pendingSeed
+		e.x.setSeed(e.pendingSeed)
 	}
 	e.pendingSeed = 0
 	e.pending = 0

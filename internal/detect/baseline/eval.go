@@ -127,13 +127,18 @@ type Evaluator struct {
 	rules     []*ruleState
 	bySource  map[string][]cand
 	anySource []cand
-	spare     []*openBucket // closed, for reuse
-	x         evctx
-	pending   int
-	stats     Stats
-	keybuf    []byte
-	lastSave  time.Time
-	ids       fieldIDs
+	// The source of the last event observed and its rules: events of one
+	// source come in runs.
+	lastSource string
+	lastCands  []cand
+	lastOK     bool
+	spare      []*openBucket // closed, for reuse
+	x          evctx
+	pending    int
+	stats      Stats
+	keybuf     []byte
+	lastSave   time.Time
+	ids        fieldIDs
 	// pendingSeed is the hash seed of a checkpoint being restored, taken
 	// up when it is installed.
 	pendingSeed uint64
@@ -225,6 +230,7 @@ func New(rules []*Rule, opts Options) (*Evaluator, error) {
 // condition on the source, which routing has checked.
 func (e *Evaluator) route() {
 	e.bySource, e.anySource = map[string][]cand{}, nil
+	e.lastSource, e.lastCands, e.lastOK = "", nil, false
 	for i, rs := range e.rules {
 		if rs.sources == nil {
 			e.anySource = append(e.anySource, cand{int32(i), rs.events})
@@ -342,9 +348,13 @@ func (e *Evaluator) Observe(ev *event.Event, emit func(Match)) {
 	}
 	t := ev.Time.UnixNano()
 	minute := floorDiv(t, minuteNs)
-	cands, ok := e.bySource[ev.Source]
-	if !ok {
-		cands = e.anySource
+	cands := e.lastCands
+	if ev.Source != e.lastSource || !e.lastOK {
+		var ok bool
+		if cands, ok = e.bySource[ev.Source]; !ok {
+			cands = e.anySource
+		}
+		e.lastSource, e.lastCands, e.lastOK = ev.Source, cands, true
 	}
 	e.x.reset(ev)
 	for _, c := range cands {

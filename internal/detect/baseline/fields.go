@@ -113,10 +113,20 @@ func (x *evctx) reset(ev *event.Event) {
 	}
 }
 
+// setSeed changes the seed of the hashes, forgetting those computed.
+func (x *evctx) setSeed(seed uint64) {
+	x.seed = seed
+	clear(x.hgen)
+}
+
 // get returns the value of f for the current event, cut to maxValueLen,
-// "" when absent.
+// "" when absent. When the value is the one the field had when it was
+// last read, and its hash was computed then, the hash is kept: values
+// repeat from event to event (account, region, a busy principal), and
+// derived ones are the same strings from a cache.
 func (x *evctx) get(f *fieldRef) string {
-	if x.vgen[f.id] == x.gen {
+	vg := x.vgen[f.id]
+	if vg == x.gen {
 		return x.val[f.id]
 	}
 	var v string
@@ -131,16 +141,20 @@ func (x *evctx) get(f *fieldRef) string {
 	if len(v) > maxValueLen {
 		v = v[:maxValueLen]
 	}
+	if vg != 0 && x.hgen[f.id] == vg && v == x.val[f.id] {
+		x.hgen[f.id] = x.gen
+	}
 	x.val[f.id], x.vgen[f.id] = v, x.gen
 	return v
 }
 
 // hashOf returns the hash of f's value for the current event.
 func (x *evctx) hashOf(f *fieldRef) uint64 {
+	v := x.get(f)
 	if x.hgen[f.id] == x.gen {
 		return x.hash[f.id]
 	}
-	h := hashString(x.seed, x.get(f))
+	h := hashString(x.seed, v)
 	x.hash[f.id], x.hgen[f.id] = h, x.gen
 	return h
 }
