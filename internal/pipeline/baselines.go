@@ -68,10 +68,13 @@ func NewBaselines(rules []*baseline.Rule, opts BaselinesOptions) (*Baselines, er
 // Name implements Stateful.
 func (b *Baselines) Name() string { return "baselines" }
 
-// baselineObserver keeps a copy of the event just evaluated. The copy,
-// made by the worker that evaluated the event, keeps the evaluator away
-// from the memory of the stored event, which the correlation observations
-// held across batches share.
+// baselineObserver keeps the event just evaluated, not a copy: Feed runs
+// once the batch's evaluation is over, and nothing writes to an event or
+// to the bus message its strings share memory with after it is parsed.
+// The evaluator copies what it keeps of an event past Feed (the key
+// values and event IDs of open buckets, its caches' keys;
+// TestBaselinesKeepNoEventMemory checks this), and the correlation
+// observations copy what they keep as well.
 type baselineObserver struct{ cur *event.Event }
 
 var _ EventObserver = (*baselineObserver)(nil)
@@ -86,7 +89,7 @@ func (b *Baselines) NewObserver(*detect.Set) Observer {
 
 func (o *baselineObserver) Observe(*detect.Rule, *event.Event, *detect.Scratch) {}
 
-func (o *baselineObserver) ObserveEvent(ev *event.Event) { o.cur = ev.Clone() }
+func (o *baselineObserver) ObserveEvent(ev *event.Event) { o.cur = ev }
 
 func (o *baselineObserver) Take() any {
 	if o.cur == nil {
