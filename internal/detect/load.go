@@ -3,6 +3,7 @@ package detect
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -30,16 +31,27 @@ func IsRuleFile(name string) bool {
 }
 
 // ReadFS returns the rule files below root in fsys, in lexical order.
-func ReadFS(fsys fs.FS, root string) ([]File, error) {
+func ReadFS(fsys fs.FS, root string) ([]File, error) { return ReadFiles(fsys, root, IsRuleFile) }
+
+// ReadPaths returns the rule files named by paths: files as given (whatever
+// their extension), and rule files below directories.
+func ReadPaths(paths []string) ([]File, error) { return ReadPathsMatching(paths, IsRuleFile) }
+
+// MaxFileSize bounds a rule file that is read; the parsers bound it again.
+const MaxFileSize = 1 << 20
+
+// ReadFiles returns the files below root in fsys whose names match, in
+// lexical order. A file larger than MaxFileSize is an error.
+func ReadFiles(fsys fs.FS, root string, match func(name string) bool) ([]File, error) {
 	var out []File
 	err := fs.WalkDir(fsys, root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		if d.IsDir() || !IsRuleFile(path) {
+		if d.IsDir() || !match(path) {
 			return nil
 		}
-		data, err := fs.ReadFile(fsys, path)
+		data, err := readBounded(fsys, path)
 		if err != nil {
 			return err
 		}
@@ -49,9 +61,9 @@ func ReadFS(fsys fs.FS, root string) ([]File, error) {
 	return out, err
 }
 
-// ReadPaths returns the rule files named by paths: files as given (whatever
-// their extension), and rule files below directories.
-func ReadPaths(paths []string) ([]File, error) {
+// ReadPathsMatching returns the files named by paths: files as given,
+// whatever their names, and the files below directories whose names match.
+func ReadPathsMatching(paths []string, match func(name string) bool) ([]File, error) {
 	var out []File
 	for _, p := range paths {
 		info, err := os.Stat(p)
@@ -59,14 +71,14 @@ func ReadPaths(paths []string) ([]File, error) {
 			return nil, fmt.Errorf("rules %s: %w", p, errors.Unwrap(err))
 		}
 		if !info.IsDir() {
-			data, err := os.ReadFile(p)
+			data, err := readBounded(os.DirFS(filepath.Dir(p)), filepath.Base(p))
 			if err != nil {
-				return nil, err
+				return nil, fmt.Errorf("rules %s: %w", p, err)
 			}
 			out = append(out, File{Name: p, Data: data})
 			continue
 		}
-		files, err := ReadFS(os.DirFS(p), ".")
+		files, err := ReadFiles(os.DirFS(p), ".", match)
 		if err != nil {
 			return nil, fmt.Errorf("rules %s: %w", p, err)
 		}
@@ -76,6 +88,23 @@ func ReadPaths(paths []string) ([]File, error) {
 		}
 	}
 	return out, nil
+}
+
+// readBounded reads a file of at most MaxFileSize bytes.
+func readBounded(fsys fs.FS, name string) ([]byte, error) {
+	f, err := fsys.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > MaxFileSize {
+		return nil, fmt.Errorf("%s is larger than %d bytes; a rule file is small", name, MaxFileSize)
+	}
+	return data, nil
 }
 
 // Inactive is a rule that loaded but will not run, and why.

@@ -3,13 +3,11 @@ package baseline
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 
+	"github.com/vigil-sec/vigil/internal/detect"
 	"github.com/vigil-sec/vigil/internal/detect/sigma"
 )
 
@@ -34,76 +32,20 @@ func IsTestFile(name string) bool { return strings.HasSuffix(name, TestExt) }
 func TestFileOf(name string) string { return strings.TrimSuffix(name, Ext) + TestExt }
 
 // File is one rule file's name and content.
-type File struct {
-	Name string
-	Data []byte
-}
+type File = detect.File
 
 // ReadFS returns the baseline rule files below root in fsys, in lexical
 // order.
-func ReadFS(fsys fs.FS, root string) ([]File, error) {
-	var out []File
-	err := fs.WalkDir(fsys, root, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() || !IsFile(path) {
-			return nil
-		}
-		data, err := readBounded(fsys, path)
-		if err != nil {
-			return err
-		}
-		out = append(out, File{Name: path, Data: data})
-		return nil
-	})
-	return out, err
-}
+func ReadFS(fsys fs.FS, root string) ([]File, error) { return detect.ReadFiles(fsys, root, IsFile) }
 
 // ReadPaths returns the baseline rule files named by paths: files as given,
 // and rule files below directories.
 func ReadPaths(paths []string) ([]File, error) {
-	var out []File
-	for _, p := range paths {
-		info, err := os.Stat(p)
-		if err != nil {
-			return nil, fmt.Errorf("baseline rules %s: %w", p, errors.Unwrap(err))
-		}
-		if !info.IsDir() {
-			data, err := readBounded(os.DirFS(filepath.Dir(p)), filepath.Base(p))
-			if err != nil {
-				return nil, fmt.Errorf("baseline rules %s: %w", p, err)
-			}
-			out = append(out, File{Name: p, Data: data})
-			continue
-		}
-		files, err := ReadFS(os.DirFS(p), ".")
-		if err != nil {
-			return nil, fmt.Errorf("baseline rules %s: %w", p, err)
-		}
-		for _, f := range files {
-			f.Name = filepath.Join(p, f.Name)
-			out = append(out, f)
-		}
-	}
-	return out, nil
-}
-
-// readBounded reads a file of at most maxFileSize bytes.
-func readBounded(fsys fs.FS, name string) ([]byte, error) {
-	f, err := fsys.Open(name)
+	files, err := detect.ReadPathsMatching(paths, IsFile)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("baseline %w", err)
 	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > maxFileSize {
-		return nil, fmt.Errorf("%s is larger than %d bytes; a baseline rule file is small", name, maxFileSize)
-	}
-	return data, nil
+	return files, nil
 }
 
 // Inactive is a rule that loaded but will not run, and why.
