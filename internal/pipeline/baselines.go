@@ -1,8 +1,6 @@
 package pipeline
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"log/slog"
@@ -199,30 +197,9 @@ func BaselineRuleID(r *baseline.Rule) string {
 // give, and the IDs of the bucket's first events.
 func BaselineAlert(m baseline.Match, now time.Time) *alert.Alert {
 	r := m.Rule
-	ref := alert.RuleRef{ID: BaselineRuleID(r), Title: r.Title, Level: r.Level, Tags: r.Tags}
-	h := sha256.New()
-	h.Write([]byte("baseline\x00"))
-	h.Write([]byte(ref.ID))
-	for _, kv := range m.Key {
-		h.Write([]byte{0})
-		h.Write([]byte(kv.Field))
-		h.Write([]byte{0})
-		h.Write([]byte(kv.Value))
+	key := make([]keyValue, len(m.Key))
+	for i, kv := range m.Key {
+		key[i] = keyValue{field: kv.Field, envelope: strings.TrimPrefix(kv.Field, event.EnvelopePrefix), value: kv.Value}
 	}
-	ids := m.EventIDs
-	if len(ids) > alert.MaxEventRefs {
-		ids = ids[:alert.MaxEventRefs]
-	}
-	a := &alert.Alert{
-		ID: NewID("alt"), Fingerprint: hex.EncodeToString(h.Sum(nil)[:16]), Rule: ref, Severity: ref.Level,
-		Status: alert.Open, Count: 1, FirstSeen: m.Time, LastSeen: m.Time,
-		EventIDs: append([]string{}, ids...), UpdatedAt: now,
-	}
-	for _, kv := range m.Key {
-		name := strings.TrimPrefix(kv.Field, event.EnvelopePrefix)
-		if set := highlightFields[name]; set != nil {
-			set(a, kv.Value)
-		}
-	}
-	return a
+	return stateAlert("baseline", alert.RuleRef{ID: BaselineRuleID(r), Title: r.Title, Level: r.Level, Tags: r.Tags}, key, m.EventIDs, m.Time, now)
 }

@@ -1,8 +1,6 @@
 package pipeline
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"io"
 	"log/slog"
 	"strings"
@@ -211,51 +209,21 @@ func (c *Correlations) emitter(emit func(*alert.Alert)) func(*detect.Correlation
 	return func(m *detect.CorrelationMatch) { emit(CorrelationAlert(m, now)) }
 }
 
-// highlightFields maps group-by fields to the alert highlights they fill.
-var highlightFields = map[string]func(a *alert.Alert, v string){
-	"cloud":     func(a *alert.Alert, v string) { a.Cloud = v },
-	"source":    func(a *alert.Alert, v string) { a.Source = v },
-	"account":   func(a *alert.Alert, v string) { a.Account = v },
-	"region":    func(a *alert.Alert, v string) { a.Region = v },
-	"principal": func(a *alert.Alert, v string) { a.Principal = v },
-	"source_ip": func(a *alert.Alert, v string) { a.SourceIP = v },
-	"function":  func(a *alert.Alert, v string) { a.Function = v },
-	"action":    func(a *alert.Alert, v string) { a.Action = v },
-}
-
 // CorrelationAlert builds the alert of a correlation match: the
 // correlation's metadata, a fingerprint of the correlation and its group
 // values (so matches of one group dedup within the dedup window), the base
 // events, and the highlights that the group-by envelope fields give.
 func CorrelationAlert(m *detect.CorrelationMatch, now time.Time) *alert.Alert {
 	r := m.Correlation.Rule
-	ref := alert.RuleRef{ID: ruleKey(r), Title: r.Title, Level: r.Level, Tags: r.Tags}
-	h := sha256.New()
-	h.Write([]byte("correlation\x00"))
-	h.Write([]byte(ref.ID))
-	for _, g := range m.Group {
-		h.Write([]byte{0})
-		h.Write([]byte(g.Field))
-		h.Write([]byte{0})
-		h.Write([]byte(g.Value))
-	}
-	ids := m.Events
-	if len(ids) > alert.MaxEventRefs {
-		ids = ids[:alert.MaxEventRefs]
-	}
-	a := &alert.Alert{
-		ID: NewID("alt"), Fingerprint: hex.EncodeToString(h.Sum(nil)[:16]), Rule: ref, Severity: ref.Level,
-		Status: alert.Open, Count: 1, FirstSeen: m.Time, LastSeen: m.Time,
-		EventIDs: append([]string{}, ids...), UpdatedAt: now,
-	}
-	for _, g := range m.Group {
-		if name, ok := strings.CutPrefix(g.Field, event.EnvelopePrefix); ok {
-			if set := highlightFields[name]; set != nil {
-				set(a, g.Value)
-			}
+	key := make([]keyValue, len(m.Group))
+	for i, g := range m.Group {
+		name, _ := strings.CutPrefix(g.Field, event.EnvelopePrefix)
+		if name == g.Field {
+			name = "" // a native field: no highlight
 		}
+		key[i] = keyValue{field: g.Field, envelope: name, value: g.Value}
 	}
-	return a
+	return stateAlert("correlation", alert.RuleRef{ID: ruleKey(r), Title: r.Title, Level: r.Level, Tags: r.Tags}, key, m.Events, m.Time, now)
 }
 
 // fillHighlights sets the highlights a correlation alert's group values
@@ -266,26 +234,4 @@ func fillHighlights(a *alert.Alert, ev *event.Event) {
 			set(a, v)
 		}
 	}
-}
-
-func alertField(a *alert.Alert, name string) string {
-	switch name {
-	case "cloud":
-		return a.Cloud
-	case "source":
-		return a.Source
-	case "account":
-		return a.Account
-	case "region":
-		return a.Region
-	case "principal":
-		return a.Principal
-	case "source_ip":
-		return a.SourceIP
-	case "function":
-		return a.Function
-	case "action":
-		return a.Action
-	}
-	return ""
 }

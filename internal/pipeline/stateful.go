@@ -2,10 +2,13 @@ package pipeline
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"slices"
 	"strings"
 	"time"
 
@@ -131,4 +134,75 @@ func readState(path string, st Stateful) (int64, error) {
 		return 0, fmt.Errorf("restoring %s from %s: %w", st.Name(), path, err)
 	}
 	return seq, nil
+}
+
+// keyValue is one field of the key (group) of a stateful match: its name
+// as the rule wrote it, the envelope field it is ("" for a native field),
+// and its value.
+type keyValue struct{ field, envelope, value string }
+
+// stateAlert builds the alert of a stateful match of kind ("correlation",
+// "baseline"): the rule's metadata, a fingerprint of the kind, the rule and
+// the key (so that matches of one key dedup within the dedup window), the
+// highlights the key's envelope fields give, and the first events.
+func stateAlert(kind string, ref alert.RuleRef, key []keyValue, ids []string, at, now time.Time) *alert.Alert {
+	h := sha256.New()
+	h.Write([]byte(kind))
+	h.Write([]byte{0})
+	h.Write([]byte(ref.ID))
+	for _, kv := range key {
+		h.Write([]byte{0})
+		h.Write([]byte(kv.field))
+		h.Write([]byte{0})
+		h.Write([]byte(kv.value))
+	}
+	a := &alert.Alert{
+		ID: NewID("alt"), Fingerprint: hex.EncodeToString(h.Sum(nil)[:16]), Rule: ref, Severity: ref.Level,
+		Status: alert.Open, Count: 1, FirstSeen: at, LastSeen: at,
+		EventIDs: slices.Clone(ids[:min(len(ids), alert.MaxEventRefs)]), UpdatedAt: now,
+	}
+	if a.EventIDs == nil {
+		a.EventIDs = []string{}
+	}
+	for _, kv := range key {
+		if set := highlightFields[kv.envelope]; set != nil {
+			set(a, kv.value)
+		}
+	}
+	return a
+}
+
+// highlightFields maps envelope fields to the alert highlights they fill.
+var highlightFields = map[string]func(a *alert.Alert, v string){
+	"cloud":     func(a *alert.Alert, v string) { a.Cloud = v },
+	"source":    func(a *alert.Alert, v string) { a.Source = v },
+	"account":   func(a *alert.Alert, v string) { a.Account = v },
+	"region":    func(a *alert.Alert, v string) { a.Region = v },
+	"principal": func(a *alert.Alert, v string) { a.Principal = v },
+	"source_ip": func(a *alert.Alert, v string) { a.SourceIP = v },
+	"function":  func(a *alert.Alert, v string) { a.Function = v },
+	"action":    func(a *alert.Alert, v string) { a.Action = v },
+}
+
+// alertField returns the highlight of a named by an envelope field.
+func alertField(a *alert.Alert, name string) string {
+	switch name {
+	case "cloud":
+		return a.Cloud
+	case "source":
+		return a.Source
+	case "account":
+		return a.Account
+	case "region":
+		return a.Region
+	case "principal":
+		return a.Principal
+	case "source_ip":
+		return a.SourceIP
+	case "function":
+		return a.Function
+	case "action":
+		return a.Action
+	}
+	return ""
 }
