@@ -1,14 +1,12 @@
 package bench
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -94,61 +92,20 @@ func TestServeNotifyLatency(t *testing.T) {
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s := startServeWith(t, "--config", cfgPath)
+	s := startServe(t, "--config", cfgPath)
 	stream := NewCloudTrailStream(batch, 16, 2)
 	rss := sampleRSS(s.pid, 200*time.Millisecond)
 	t.Logf("machine: %s", machine())
 	t.Logf("load: %d events/s as files of %d records every %s; %d markers, one every %s; webhook on 127.0.0.1, group_wait 0s",
 		rate, batch, interval, markers, markerEvery)
 
-	// The paced background load. A file that no sender is free to post
-	// when it is due is skipped and counted, so the load never piles up.
-	ctx, stopLoad := context.WithCancel(context.Background())
-	defer stopLoad()
-	var (
-		work    = make(chan uint32, 16)
-		skipped atomic.Int64
-		busy    atomic.Int64
-		acked   atomic.Int64
-		errs    firstError
-		loadWG  sync.WaitGroup
-		start   = time.Now()
-		evBase  = start.Add(-time.Hour)
-	)
-	for range senders {
-		loadWG.Go(func() {
-			buf := make([]byte, 0, 256<<10)
-			for f := range work {
-				buf = stream.AppendFile(buf[:0], f, evBase.Add(time.Duration(f)*interval), interval/batch, nil)
-				a, _, err := s.postFile(buf, time.Now().Add(10*time.Second), &busy)
-				if err != nil {
-					errs.set(err)
-					continue
-				}
-				acked.Add(int64(a.Accepted))
-			}
-		})
-	}
-	loadWG.Go(func() {
-		defer close(work)
-		for k := 0; ; k++ {
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(time.Until(start.Add(time.Duration(k) * interval))):
-			}
-			select {
-			case work <- uint32(k):
-			default:
-				skipped.Add(1)
-			}
-		}
-	})
+	load := startPacedLoad(s, stream, senders, batch, interval)
+	defer load.stop()
 
 	time.Sleep(warm)
 	m0 := s.metrics(t)
 	cpu := startCPU(s.pid)
-	acked0 := acked.Load()
+	acked0 := load.acked.Load()
 	rss.phase()
 	nonce := time.Now().UnixNano() % 1e6
 	var (
@@ -165,7 +122,7 @@ func TestServeNotifyLatency(t *testing.T) {
 			body := append([]byte(`{"Records":[`), StopLoggingRecord(user, uint64(m), time.Now())...)
 			body = append(body, "]}"...)
 			t0 := time.Now()
-			a, _, err := s.postFile(body, t0.Add(10*time.Second), &busy)
+			a, _, err := s.postFile(body, t0.Add(10*time.Second), &load.busy)
 			if err == nil && a.Accepted != 1 {
 				err = fmt.Errorf("marker %d: accepted %d", m, a.Accepted)
 			}
@@ -193,22 +150,21 @@ func TestServeNotifyLatency(t *testing.T) {
 	mDur := time.Since(mStart)
 	m1 := s.metrics(t)
 	cpuWindow := cpu.String()
-	achieved := float64(acked.Load()-acked0) / mDur.Seconds()
+	achieved := float64(load.acked.Load()-acked0) / mDur.Seconds()
 	rssPeak := rss.phase()
-	stopLoad()
-	loadWG.Wait()
+	load.stop()
 	rssMax, samples := rss.finish()
 	if err := merrs.get(); err != nil {
 		t.Fatalf("%d markers failed, first: %v\n%s", merrs.n.Load(), err, s.logTail())
 	}
-	if err := errs.get(); err != nil {
-		t.Fatalf("background load failed (%d errors), first: %v", errs.n.Load(), err)
+	if err := load.errs.get(); err != nil {
+		t.Fatalf("background load failed (%d errors), first: %v", load.errs.n.Load(), err)
 	}
 	h := histogramDelta(m0, m1, `vigil_notification_delivery_seconds`)
 	t.Logf("RESULT notify latency POST→webhook request received, %d markers at %.0f events/s background: %s; target p99 < 200 ms",
 		markers, achieved, dist(lat))
 	t.Logf("  webhook requests: %d (alerts of the background load in them: %d); background files skipped: %d; 503 busy: %d; notifications failed: %.0f, retried: %.0f",
-		hookReq.Load(), others.Load(), skipped.Load(), busy.Load(),
+		hookReq.Load(), others.Load(), load.skipped.Load(), load.busy.Load(),
 		m1.sum("vigil_notifications_failed_total")-m0.sum("vigil_notifications_failed_total"),
 		m1.sum("vigil_notification_retries_total")-m0.sum("vigil_notification_retries_total"))
 	if h.count > 0 {
@@ -217,47 +173,4 @@ func TestServeNotifyLatency(t *testing.T) {
 	}
 	t.Logf("  %s", cpuWindow)
 	t.Logf("RESULT notify latency RSS: max %.0f MiB during the markers, max %.0f MiB over the run (%d samples every 200 ms)", rssPeak, rssMax, samples)
-}
-
-// startServeWith is startServe with extra arguments for vigil serve, such
-// as --config.
-func startServeWith(t *testing.T, args ...string) *serveProc {
-	t.Helper()
-	bin := vigilBinary(t)
-	dir := t.TempDir()
-	addr := freeLoopbackAddr(t)
-	s := &serveProc{
-		base:    "http://" + addr,
-		dataDir: filepath.Join(dir, "data"),
-		logPath: filepath.Join(dir, "serve.log"),
-		exited:  make(chan struct{}),
-		client:  newClient(),
-	}
-	logf, err := os.Create(s.logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.cmd = exec.Command(bin, append([]string{"serve", "--data", s.dataDir, "--listen", addr}, args...)...)
-	env := []string{"VIGIL_SERVER_SHUTDOWN_TIMEOUT=10s"}
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "VIGIL_") && !strings.HasPrefix(kv, "GOMAXPROCS=") && !strings.HasPrefix(kv, "GOGC=") {
-			env = append(env, kv)
-		}
-	}
-	s.cmd.Env = env
-	s.cmd.Stdout, s.cmd.Stderr = logf, logf
-	setDeathSignal(s.cmd)
-	if err := s.cmd.Start(); err != nil {
-		logf.Close()
-		t.Fatal(err)
-	}
-	s.pid = s.cmd.Process.Pid
-	go func() {
-		s.cmd.Wait()
-		logf.Close()
-		close(s.exited)
-	}()
-	t.Cleanup(s.stop)
-	s.waitReady(t)
-	return s
 }

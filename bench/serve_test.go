@@ -238,59 +238,13 @@ func runLatency(t *testing.T, s *serveProc) {
 	t.Logf("load: %d events/s as files of %d records every %s; %d markers, one every %s; alerts polled every %s",
 		rate, batch, interval, markers, markerEvery, poll)
 
-	// The paced background load. A file that no sender is free to post when
-	// it is due is skipped and counted, so the load never piles up.
-	ctx, stopLoad := context.WithCancel(context.Background())
-	defer stopLoad()
-	var (
-		work    = make(chan uint32, 16)
-		skipped atomic.Int64
-		busy    atomic.Int64
-		acked   atomic.Int64
-		errs    firstError
-		loadWG  sync.WaitGroup
-		start   = time.Now()
-		evBase  = start.Add(-time.Hour)
-	)
-	for range senders {
-		loadWG.Add(1)
-		go func() {
-			defer loadWG.Done()
-			buf := make([]byte, 0, 256<<10)
-			for f := range work {
-				buf = stream.AppendFile(buf[:0], f, evBase.Add(time.Duration(f)*interval), interval/batch, nil)
-				a, _, err := s.postFile(buf, time.Now().Add(10*time.Second), &busy)
-				if err != nil {
-					errs.set(err)
-					continue
-				}
-				acked.Add(int64(a.Accepted))
-			}
-		}()
-	}
-	loadWG.Add(1)
-	go func() {
-		defer loadWG.Done()
-		defer close(work)
-		for k := 0; ; k++ {
-			due := start.Add(time.Duration(k) * interval)
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(time.Until(due)):
-			}
-			select {
-			case work <- uint32(k):
-			default:
-				skipped.Add(1)
-			}
-		}
-	}()
+	load := startPacedLoad(s, stream, senders, batch, interval)
+	defer load.stop()
 
 	time.Sleep(warm)
 	m0 := s.metrics(t)
 	cpu := startCPU(s.pid)
-	acked0 := acked.Load()
+	acked0 := load.acked.Load()
 	rss.phase()
 	nonce := time.Now().UnixNano() % 1e6
 	var (
@@ -311,7 +265,7 @@ func runLatency(t *testing.T, s *serveProc) {
 		defer close(progressDone)
 		tick := time.NewTicker(30 * time.Second)
 		defer tick.Stop()
-		prev, prevAt, prevAcked := m0, time.Now(), acked.Load()
+		prev, prevAt, prevAcked := m0, time.Now(), load.acked.Load()
 		for {
 			select {
 			case <-stopProgress:
@@ -322,7 +276,7 @@ func runLatency(t *testing.T, s *serveProc) {
 			if err != nil {
 				continue
 			}
-			now, a := time.Now(), acked.Load()
+			now, a := time.Now(), load.acked.Load()
 			secs := now.Sub(prevAt).Seconds()
 			doneMu.Lock()
 			lats := recent
@@ -351,7 +305,7 @@ func runLatency(t *testing.T, s *serveProc) {
 			body = append(body, "]}"...)
 			alertsPath := "/api/v1/alerts?limit=1&principal=" + url.QueryEscape("arn:aws:iam::111122223333:user/"+user)
 			t0 := time.Now()
-			a, _, err := s.postFile(body, t0.Add(10*time.Second), &busy)
+			a, _, err := s.postFile(body, t0.Add(10*time.Second), &load.busy)
 			if err == nil && a.Accepted != 1 {
 				err = fmt.Errorf("marker %d: accepted %d", m, a.Accepted)
 			}
@@ -396,23 +350,22 @@ func runLatency(t *testing.T, s *serveProc) {
 	mDur := time.Since(mStart)
 	m1 := s.metrics(t)
 	cpuWindow := cpu.String()
-	achieved := float64(acked.Load()-acked0) / mDur.Seconds()
+	achieved := float64(load.acked.Load()-acked0) / mDur.Seconds()
 	rssPeak := rss.phase()
-	stopLoad()
-	loadWG.Wait()
+	load.stop()
 	rssMax, samples := rss.finish()
 	if err := merrs.get(); err != nil {
 		t.Fatalf("%d markers failed, first: %v\n%s", merrs.n.Load(), err, s.logTail())
 	}
-	if err := errs.get(); err != nil {
-		t.Fatalf("background load failed (%d errors), first: %v", errs.n.Load(), err)
+	if err := load.errs.get(); err != nil {
+		t.Fatalf("background load failed (%d errors), first: %v", load.errs.n.Load(), err)
 	}
 	h := histogramDelta(m0, m1, "vigil_detection_latency_seconds")
 	t.Logf("RESULT latency POST→alert visible in GET /api/v1/alerts, %d markers at %.0f events/s background: %s; target p99 < 100 ms",
 		markers, achieved, dist(lat))
 	t.Logf("  marker POST alone (202, in the bus): %s", dist(posted))
 	t.Logf("  alert polls: %d (%.1f per marker); background files skipped because no sender was free: %d; 503 busy: %d",
-		polls.Load(), float64(polls.Load())/float64(markers), skipped.Load(), busy.Load())
+		polls.Load(), float64(polls.Load())/float64(markers), load.skipped.Load(), load.busy.Load())
 	t.Logf("  server's vigil_detection_latency_seconds (ingest to stored and evaluated, per event) over the same window (%0.f events): p50 %.1f ms  p95 %.1f ms  p99 %.1f ms  mean %.1f ms; buckets %s",
 		h.count, 1000*h.quantile(.5), 1000*h.quantile(.95), 1000*h.quantile(.99), 1000*h.sum/h.count, h)
 	t.Logf("  %s", cpuWindow)

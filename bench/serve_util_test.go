@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -132,10 +133,11 @@ func freeLoopbackAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
-// startServe starts vigil serve with a fresh data directory and stops it
-// when the test ends, however it ends. The server process is also killed
-// if the test process dies (see setDeathSignal).
-func startServe(t *testing.T) *serveProc {
+// startServe starts vigil serve with a fresh data directory, and args
+// (such as --config) after its own, and stops it when the test ends,
+// however it ends. The server process is also killed if the test process
+// dies (see setDeathSignal).
+func startServe(t *testing.T, args ...string) *serveProc {
 	t.Helper()
 	bin := vigilBinary(t)
 	dir := t.TempDir()
@@ -151,7 +153,7 @@ func startServe(t *testing.T) *serveProc {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.cmd = exec.Command(bin, "serve", "--data", s.dataDir, "--listen", addr)
+	s.cmd = exec.Command(bin, append([]string{"serve", "--data", s.dataDir, "--listen", addr}, args...)...)
 	env := []string{"VIGIL_SERVER_SHUTDOWN_TIMEOUT=10s"}
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "VIGIL_") && !strings.HasPrefix(kv, "GOMAXPROCS=") && !strings.HasPrefix(kv, "GOGC=") {
@@ -647,4 +649,60 @@ func (s *serveProc) storeProgress(period time.Duration) func() string {
 		close(stop)
 		return <-done
 	}
+}
+
+// pacedLoad is a steady background load: files of batch records every
+// interval, posted by senders goroutines, retried after 503 as a shipper
+// would. A file that no sender is free to post when it is due is skipped
+// and counted, so the load never piles up.
+type pacedLoad struct {
+	skipped, busy, acked atomic.Int64
+	errs                 firstError
+	cancel               context.CancelFunc
+	wg                   sync.WaitGroup
+}
+
+// startPacedLoad starts the load on s, with files from stream; stop ends it.
+func startPacedLoad(s *serveProc, stream *CloudTrailStream, senders, batch int, interval time.Duration) *pacedLoad {
+	ctx, cancel := context.WithCancel(context.Background())
+	l := &pacedLoad{cancel: cancel}
+	work := make(chan uint32, 16)
+	start := time.Now()
+	evBase := start.Add(-time.Hour)
+	for range senders {
+		l.wg.Go(func() {
+			buf := make([]byte, 0, 256<<10)
+			for f := range work {
+				buf = stream.AppendFile(buf[:0], f, evBase.Add(time.Duration(f)*interval), interval/time.Duration(batch), nil)
+				a, _, err := s.postFile(buf, time.Now().Add(10*time.Second), &l.busy)
+				if err != nil {
+					l.errs.set(err)
+					continue
+				}
+				l.acked.Add(int64(a.Accepted))
+			}
+		})
+	}
+	l.wg.Go(func() {
+		defer close(work)
+		for k := 0; ; k++ {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Until(start.Add(time.Duration(k) * interval))):
+			}
+			select {
+			case work <- uint32(k):
+			default:
+				l.skipped.Add(1)
+			}
+		}
+	})
+	return l
+}
+
+// stop ends the load and waits for the files in flight.
+func (l *pacedLoad) stop() {
+	l.cancel()
+	l.wg.Wait()
 }
