@@ -10,6 +10,7 @@ import (
 
 	"github.com/vigil-sec/vigil/internal/alert"
 	"github.com/vigil-sec/vigil/internal/detect"
+	"github.com/vigil-sec/vigil/internal/detect/state"
 	"github.com/vigil-sec/vigil/internal/event"
 	"github.com/vigil-sec/vigil/internal/jsondoc"
 	"github.com/vigil-sec/vigil/internal/store"
@@ -223,6 +224,13 @@ func (d *Detector) Restore(ctx context.Context) error {
 	for i, st := range d.opts.Stateful {
 		seq := last
 		if d.opts.StateDir != "" {
+			// No checkpoint is being written: a temporary file is what
+			// a stop while writing one left behind.
+			if n, err := state.RemoveTemp(d.statePath(st)); err != nil {
+				d.opts.Logger.Warn("temporary checkpoint files not removed", "evaluator", st.Name(), "err", err)
+			} else if n > 0 {
+				d.opts.Logger.Info("removed the temporary files of a checkpoint interrupted by a stop", "evaluator", st.Name(), "files", n)
+			}
 			s, err := readState(d.statePath(st), st)
 			switch {
 			case err == nil && s > last:
@@ -328,35 +336,36 @@ func (d *Detector) unlockAlerts() {
 // Checkpoint writes the state of every stateful evaluator with the store
 // sequence number of the last event it was fed. It does nothing before
 // Restore ran, or after alerts of the evaluators could not be stored.
+//
+// Each evaluator's snapshot is encoded straight into a temporary file
+// while stateMu holds the evaluators still, so no second copy of the
+// state is held in memory; the files are synced and renamed into place
+// once stateMu is released. An evaluator whose file cannot be written
+// keeps its previous checkpoint; the others are still written.
 func (d *Detector) Checkpoint() error {
 	if len(d.opts.Stateful) == 0 || d.opts.StateDir == "" || !d.restored.Load() {
 		return nil
 	}
 	d.ckptMu.Lock()
 	defer d.ckptMu.Unlock()
-	type snap struct {
-		path string
-		seq  int64
-		body string
-	}
-	var snaps []snap
+	var errs []error
+	pending := make([]*state.Pending, 0, len(d.opts.Stateful))
 	d.stateMu.Lock()
 	if d.broken {
 		d.stateMu.Unlock()
 		return errors.New("stateful detection is not checkpointed after alerts could not be stored; restart to replay")
 	}
 	for i, st := range d.opts.Stateful {
-		body, err := snapshot(st)
+		p, err := prepareState(d.statePath(st), d.fedSeq[i], st)
 		if err != nil {
-			d.stateMu.Unlock()
-			return err
+			errs = append(errs, err)
+			continue
 		}
-		snaps = append(snaps, snap{d.statePath(st), d.fedSeq[i], body})
+		pending = append(pending, p)
 	}
 	d.stateMu.Unlock()
-	var errs []error
-	for _, s := range snaps {
-		errs = append(errs, writeState(s.path, s.seq, s.body))
+	for _, p := range pending {
+		errs = append(errs, p.Commit())
 	}
 	return errors.Join(errs...)
 }

@@ -1,7 +1,6 @@
 package pipeline
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -74,36 +73,56 @@ type EventObserver interface {
 	ObserveEvent(ev *event.Event)
 }
 
-// State files: a checkpoint of a Stateful and the store sequence number up
-// to which it holds every event, written in one crash-safe file (see
-// package state), so the number never claims more than the state holds.
+// State files hold the checkpoint of one Stateful and the store sequence
+// number up to which it holds every event, in one crash-safe file (see
+// package state), so the number never claims more than the state holds:
+// magic "VIGILSTA", the format version, the body, a CRC-32C. The body of
+// version 2 is
+//
+//	seq: uvarint; snapshot: a stream (chunks of a uvarint length and that many bytes, then a 0)
+//
+// and that of version 1, which is still read, is
+//
+//	seq: uvarint; snapshot: string (uvarint length, bytes)
+//
+// Version 2 moves the snapshot between the evaluator and the file without
+// a copy of it in memory: the evaluator's Snapshot writes through a
+// state.Encoder stream straight into the temporary file, and its Restore
+// reads through a state.Decoder stream straight from the file. A
+// snapshot's length is not known until it is written, so it cannot come
+// first, as in version 1, without holding the snapshot or seeking back;
+// and the snapshot cannot simply run to the file's checksum, since
+// Restore reads through a buffer that reads ahead (state.Read does) and
+// would take in the checksum. The stream's chunks delimit it: its reader
+// returns io.EOF at the empty chunk whatever its consumer reads ahead, and
+// every byte goes through the file's checksum. Version 1 snapshots are read
+// as a stream too (state.Decoder.StringReader).
+//
+// The file's checksum can only be checked once Restore has read the
+// snapshot; if it does not match, the evaluator is emptied again.
 const (
 	stateMagic   = "VIGILSTA"
-	stateVersion = 1
+	stateVersion = 2
 	// maxStateBytes bounds a state file.
 	maxStateBytes = 1 << 30
 )
 
-// writeState writes a snapshot of st and seq to path crash-safely.
-func writeState(path string, seq int64, snapshot string) error {
-	err := state.WriteFile(path, stateMagic, stateVersion, func(e *state.Encoder) error {
+// prepareState writes the checkpoint of st, holding every event up to
+// seq, to a temporary file next to path; Commit puts it in place. st must
+// not be fed until prepareState returns.
+func prepareState(path string, seq int64, st Stateful) (*state.Pending, error) {
+	p, err := state.Prepare(path, stateMagic, stateVersion, func(e *state.Encoder) error {
 		e.Uvarint(uint64(seq))
-		e.String(snapshot)
-		return e.Err()
+		w := e.Stream()
+		if err := st.Snapshot(w); err != nil {
+			return fmt.Errorf("%s: snapshot: %w", st.Name(), err)
+		}
+		return w.Close()
 	})
 	if err != nil {
-		return fmt.Errorf("writing the checkpoint %s: %w", path, err)
+		return nil, fmt.Errorf("writing the checkpoint of %s: %w", st.Name(), err)
 	}
-	return nil
-}
-
-// snapshot returns st's state as a string.
-func snapshot(st Stateful) (string, error) {
-	var b strings.Builder
-	if err := st.Snapshot(&b); err != nil {
-		return "", fmt.Errorf("%s: snapshot: %w", st.Name(), err)
-	}
-	return b.String(), nil
+	return p, nil
 }
 
 // errNoState says that a state file does not exist.
@@ -114,24 +133,43 @@ var errNoState = errors.New("no checkpoint")
 // wrapping errNoState; on any error st is left empty.
 func readState(path string, st Stateful) (int64, error) {
 	var seq int64
-	var body []byte
-	err := state.ReadFile(path, stateMagic, stateVersion, state.Limits{MaxBytes: maxStateBytes, MaxString: maxStateBytes},
-		func(d *state.Decoder, _ uint64) error {
+	var restoreErr error
+	err := state.ReadFile(path, stateMagic, stateVersion, state.Limits{MaxBytes: maxStateBytes},
+		func(d *state.Decoder, version uint64) error {
 			seq = int64(d.Uvarint())
-			body = d.Bytes()
 			if seq < 0 {
 				d.Fail("negative sequence number")
 			}
+			var snap io.Reader
+			if version == 1 {
+				snap = d.StringReader()
+			} else {
+				snap = d.Stream()
+			}
+			if d.Err() != nil {
+				return d.Err()
+			}
+			if err := st.Restore(snap); err != nil && d.Err() == nil {
+				// Read on, so that the checksum says whether the file
+				// is damaged (the clearer error) or the snapshot is one
+				// the evaluator does not take.
+				restoreErr = fmt.Errorf("restoring %s: %w", st.Name(), err)
+				io.Copy(io.Discard, snap)
+			}
 			return d.Err()
 		})
-	if errors.Is(err, fs.ErrNotExist) {
-		return 0, fmt.Errorf("%w at %s", errNoState, path)
+	if err == nil && restoreErr != nil {
+		err = fmt.Errorf("checkpoint %s: %w", path, restoreErr)
 	}
 	if err != nil {
-		return 0, fmt.Errorf("reading the checkpoint %s: %w", path, err)
-	}
-	if err := st.Restore(bytes.NewReader(body)); err != nil {
-		return 0, fmt.Errorf("restoring %s from %s: %w", st.Name(), path, err)
+		// Restore may have taken in a snapshot that the file's checksum
+		// then rejected: empty st the way the interface provides, with
+		// input that does not read.
+		_ = st.Restore(strings.NewReader(""))
+		if errors.Is(err, fs.ErrNotExist) {
+			return 0, fmt.Errorf("%w at %s", errNoState, path)
+		}
+		return 0, err
 	}
 	return seq, nil
 }

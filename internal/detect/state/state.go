@@ -1,12 +1,17 @@
 // Package state writes and reads the checkpoint files of stateful
-// detection (correlation windows today, baselines later).
+// detection (correlation windows, baselines).
 //
-// A checkpoint file is an 8-byte magic string naming what it holds, a
-// format version, a body of varints, strings and floats written through an
-// Encoder, and a CRC-32C of everything before it. WriteFile is crash-safe:
-// it writes a temporary file in the same directory, syncs it, renames it
-// over the old file and syncs the directory, so a crash leaves either the
-// old checkpoint or the new one, never a torn file. Read and ReadFile bound
+// A checkpoint is an 8-byte magic string naming what it holds, a format
+// version, a body of varints, strings, floats and byte streams written
+// through an Encoder, and a CRC-32C of everything before it. A stream
+// (Encoder.Stream, Decoder.Stream) carries bytes of a length not known in
+// advance, such as a checkpoint nested in another, without either side
+// holding them in memory.
+//
+// Files are written crash-safely: Prepare writes a temporary file in the
+// same directory, and Commit syncs it, renames it over the old file and
+// syncs the directory, so a crash leaves either the old checkpoint or the
+// new one, never a torn file; WriteFile does both. Read and ReadFile bound
 // every length and count they decode and the total size, so a corrupt or
 // hostile file gives an error wrapping ErrCorrupt, never a panic or an
 // allocation larger than the limits.
@@ -21,8 +26,6 @@ import (
 	"hash/crc32"
 	"io"
 	"math"
-	"os"
-	"path/filepath"
 )
 
 // ErrCorrupt is wrapped by every error about the content of a checkpoint.
@@ -55,6 +58,9 @@ type Encoder struct {
 	w   io.Writer
 	err error
 	buf [binary.MaxVarintLen64]byte
+	// stream is the stream being written, if one is open: nothing else
+	// may be written until it is closed.
+	stream *streamWriter
 }
 
 // Uvarint writes an unsigned integer.
@@ -94,6 +100,9 @@ func (e *Encoder) Bool(b bool) {
 func (e *Encoder) Err() error { return e.err }
 
 func (e *Encoder) write(p []byte) {
+	if e.err == nil && e.stream != nil {
+		e.err = errStreamOpen
+	}
 	if e.err == nil {
 		_, e.err = e.w.Write(p)
 	}
@@ -112,6 +121,9 @@ func Write(w io.Writer, magic string, version uint64, body func(*Encoder) error)
 	e.Uvarint(version)
 	if err := body(e); err != nil {
 		return err
+	}
+	if e.err == nil && e.stream != nil {
+		e.err = errStreamOpen
 	}
 	if e.err != nil {
 		return e.err
@@ -135,6 +147,9 @@ type Decoder struct {
 	err  error
 	// pend holds consumed bytes not yet added to the checksum.
 	pend []byte
+	// sub is the stream being read, if one is open; the next value
+	// decoded closes it.
+	sub *streamReader
 }
 
 // Fail records a problem with the content, if none is recorded yet.
@@ -161,15 +176,25 @@ func (d *Decoder) ioFail(err error) {
 	d.err = err
 }
 
+// sum adds consumed bytes to the checksum: short runs are gathered in
+// pend first, since the checksum is cheaper over longer runs, and a long
+// run goes to the checksum directly, never through a copy.
 func (d *Decoder) sum(p []byte) {
-	d.pend = append(d.pend, p...)
-	if len(d.pend) >= 4096 {
-		d.crc.Write(d.pend)
-		d.pend = d.pend[:0]
+	if len(d.pend)+len(p) < pendSize {
+		d.pend = append(d.pend, p...)
+		return
 	}
+	d.crc.Write(d.pend)
+	d.pend = d.pend[:0]
+	d.crc.Write(p)
 }
 
+const pendSize = 4096
+
 func (d *Decoder) readByte() byte {
+	if d.sub != nil {
+		d.closeStream()
+	}
 	if d.err != nil {
 		return 0
 	}
@@ -183,7 +208,11 @@ func (d *Decoder) readByte() byte {
 		return 0
 	}
 	d.read++
-	d.sum([]byte{b})
+	d.pend = append(d.pend, b)
+	if len(d.pend) == pendSize {
+		d.crc.Write(d.pend)
+		d.pend = d.pend[:0]
+	}
 	return b
 }
 
@@ -288,7 +317,7 @@ func (d *Decoder) Bool() bool {
 // returns nil.
 func Read(r io.Reader, magic string, maxVersion uint64, lim Limits, body func(d *Decoder, version uint64) error) error {
 	lim = lim.withDefaults()
-	d := &Decoder{r: bufio.NewReaderSize(r, 64<<10), crc: crc32.New(castagnoli), lim: lim}
+	d := &Decoder{r: bufio.NewReaderSize(r, 64<<10), crc: crc32.New(castagnoli), lim: lim, pend: make([]byte, 0, pendSize)}
 	var m [MagicLen]byte
 	for i := range m {
 		m[i] = d.readByte()
@@ -310,6 +339,9 @@ func Read(r io.Reader, magic string, maxVersion uint64, lim Limits, body func(d 
 	if err := body(d, version); err != nil {
 		return err
 	}
+	if d.sub != nil {
+		d.closeStream()
+	}
 	if d.err != nil {
 		return d.err
 	}
@@ -325,72 +357,6 @@ func Read(r io.Reader, magic string, maxVersion uint64, lim Limits, body func(d 
 	}
 	if _, err := d.r.ReadByte(); err != io.EOF {
 		return fmt.Errorf("%w: data after the checksum", ErrCorrupt)
-	}
-	return nil
-}
-
-// WriteFile writes a checkpoint to path crash-safely, with mode 0600.
-func WriteFile(path, magic string, version uint64, body func(*Encoder) error) (err error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	f, err := os.CreateTemp(dir, base+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("writing checkpoint %s: %w", path, err)
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if err = f.Chmod(0o600); err != nil {
-		return fmt.Errorf("writing checkpoint %s: %w", path, err)
-	}
-	if err = Write(f, magic, version, body); err != nil {
-		return fmt.Errorf("writing checkpoint %s: %w", path, err)
-	}
-	if err = f.Sync(); err != nil {
-		return fmt.Errorf("writing checkpoint %s: sync: %w", path, err)
-	}
-	if err = f.Close(); err != nil {
-		return fmt.Errorf("writing checkpoint %s: %w", path, err)
-	}
-	if err = os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("writing checkpoint %s: %w", path, err)
-	}
-	return syncDir(dir)
-}
-
-// syncDir makes a rename in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("syncing directory %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, os.ErrInvalid) {
-		return fmt.Errorf("syncing directory %s: %w", dir, err)
-	}
-	return nil
-}
-
-// ReadFile reads a checkpoint file with Read. A missing file gives an error
-// for which errors.Is(err, fs.ErrNotExist) holds.
-func ReadFile(path, magic string, maxVersion uint64, lim Limits, body func(d *Decoder, version uint64) error) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	lim = lim.withDefaults()
-	if info, err := f.Stat(); err == nil && info.Size() > lim.MaxBytes {
-		return fmt.Errorf("checkpoint %s: %w: %d bytes, more than the limit of %d", path, ErrCorrupt, info.Size(), lim.MaxBytes)
-	}
-	if err := Read(f, magic, maxVersion, lim, body); err != nil {
-		return fmt.Errorf("checkpoint %s: %w", path, err)
 	}
 	return nil
 }
