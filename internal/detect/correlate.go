@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/vigil-sec/vigil/internal/detect/sigma"
 )
@@ -55,9 +56,8 @@ type Correlator struct {
 	emit    func(*CorrelationMatch)
 	stats   CorrelatorStats
 	// Working memory of matchEvents.
-	refs  []string
-	idbuf []byte
-	ends  []int
+	refs []string
+	ends []int
 }
 
 // CorrelatorOptions configure a Correlator.
@@ -477,11 +477,9 @@ func (c *Correlator) matchEvents(tb *table, g int32) []string {
 			}
 		})
 	})
-	// Decode them into one buffer, then one string for all the IDs.
-	buf := c.idbuf[:0]
-	if cap(buf) < size {
-		buf = make([]byte, 0, size)
-	}
+	// Decode them into one buffer, which becomes the string of all the
+	// IDs: the match owns it.
+	buf := make([]byte, 0, size)
 	out := make([]string, len(refs))
 	ends := c.ends[:0]
 	for _, ref := range refs {
@@ -493,14 +491,14 @@ func (c *Correlator) matchEvents(tb *table, g int32) []string {
 		}
 		ends = append(ends, len(buf))
 	}
-	all := string(buf)
+	all := unsafe.String(unsafe.SliceData(buf), len(buf)) // buf is not written again
 	start := 0
 	for i, end := range ends {
 		out[i] = all[start:end]
 		start = end
 	}
 	clear(refs)
-	c.refs, c.idbuf, c.ends = refs[:0], buf[:0], ends[:0]
+	c.refs, c.ends = refs[:0], ends[:0]
 	return out
 }
 

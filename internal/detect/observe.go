@@ -445,13 +445,18 @@ func formatUUID(b string) string { return string(appendUUID(nil, b)) }
 
 // appendUUID appends the canonical form of the 16 bytes of a UUID.
 func appendUUID(dst []byte, b string) []byte {
+	_ = b[15]
+	var out [36]byte
+	j := 0
 	for i := 0; i < 16; i++ {
 		if i == 4 || i == 6 || i == 8 || i == 10 {
-			dst = append(dst, '-')
+			out[j] = '-'
+			j++
 		}
-		dst = append(dst, hexDigits[b[i]>>4], hexDigits[b[i]&0xf])
+		out[j], out[j+1] = hexDigits[b[i]>>4], hexDigits[b[i]&0xf]
+		j += 2
 	}
-	return dst
+	return append(dst, out[:]...)
 }
 
 const hexDigits = "0123456789abcdef"

@@ -12,8 +12,9 @@
 // out after the single-event matches.
 //
 // Baseline rules (rate spikes and first-seen behaviour) see every event.
-// One baseline.Evaluator, made with Lateness baseline.Unbounded, counts
-// the events of all workers and closes every bucket at the end, in event
+// Each worker reads its events for them (baseline.Extractor), and one
+// baseline.Evaluator, made with Lateness baseline.Unbounded, counts what
+// they read in input order and closes every bucket at the end, in event
 // time, so its matches do not depend on the order of the inputs either.
 // They come out last.
 package hunt
@@ -49,7 +50,8 @@ type Match struct {
 	Input    string // the input's name
 	Record   int    // the event's position in its input, from 1
 
-	obs *detect.Observation // internal: a base match for the correlator
+	obs  *detect.Observation // internal: a base match for the correlator
+	base *baseline.Batch     // internal: events read for the baselines
 }
 
 // Options control a hunt.
@@ -107,13 +109,14 @@ func Run(ctx context.Context, inputs []decode.Input, opts Options, emit func(Mat
 		workers = runtime.GOMAXPROCS(0)
 	}
 	workers = min(workers, max(len(inputs), 1))
-	// Each input streams its matches through a bounded channel; the
-	// emitter drains the inputs in order. Workers claim inputs in order
-	// too, so the input being drained always has a worker, and memory is
-	// bounded by the channels however many matches there are.
-	results := make([]chan Match, len(inputs))
+	// Each input streams its matches, in batches, through a bounded
+	// channel; the emitter drains the inputs in order. Workers claim
+	// inputs in order too, so the input being drained always has a worker,
+	// and memory is bounded by the channels however many matches there
+	// are.
+	results := make([]chan []Match, len(inputs))
 	for i := range results {
-		results[i] = make(chan Match, matchBuffer)
+		results[i] = make(chan []Match, matchBuffer/batchSize)
 	}
 	var (
 		next     atomic.Int64
@@ -122,10 +125,10 @@ func Run(ctx context.Context, inputs []decode.Input, opts Options, emit func(Mat
 		failed   atomic.Int64
 		progress atomic.Int64
 		reportMu sync.Mutex
-		baseMu   sync.Mutex
-		forced   []baseline.Match // baseline matches of buckets closed early
 		wg       sync.WaitGroup
 	)
+	// Batches of the baselines go back to the workers once applied.
+	spare := make(chan *baseline.Batch, 2*workers)
 	safeReport := func(e InputError) {
 		reportMu.Lock()
 		defer reportMu.Unlock()
@@ -137,6 +140,10 @@ func Run(ctx context.Context, inputs []decode.Input, opts Options, emit func(Mat
 			defer wg.Done()
 			scratch := opts.Engine.NewScratch()
 			observer := opts.Correlations.NewObserver()
+			var extractor *baseline.Extractor
+			if opts.Baselines != nil {
+				extractor = opts.Baselines.NewExtractor()
+			}
 			for {
 				i := int(next.Add(1) - 1)
 				if i >= len(inputs) {
@@ -146,8 +153,9 @@ func Run(ctx context.Context, inputs []decode.Input, opts Options, emit func(Mat
 					close(results[i])
 					continue
 				}
-				s := &sink{baseMu: &baseMu, forced: &forced, opts: &opts, scratch: scratch, observer: observer, input: inputs[i].Name, report: safeReport, bad: &bad, out: results[i]}
+				s := &sink{opts: &opts, scratch: scratch, observer: observer, extractor: extractor, spare: spare, input: inputs[i].Name, report: safeReport, bad: &bad, out: results[i]}
 				err := readInput(ctx, inputs[i], opts, s, &progress)
+				s.flush()
 				if err != nil {
 					failed.Add(1)
 					safeReport(InputError{Input: inputs[i].Name, Err: err})
@@ -174,35 +182,51 @@ func Run(ctx context.Context, inputs []decode.Input, opts Options, emit func(Mat
 			emit(Match{Rule: r, Correlation: cm})
 		}
 	}
+	// The baselines count the events in input order, on this goroutine.
+	// Their matches (now only of buckets closed early, for MaxPending) come
+	// out after the others, at the end.
+	var baseMatches []baseline.Match
+	keepBase := func(m baseline.Match) { baseMatches = append(baseMatches, m) }
 	for i := range inputs {
-		for m := range results[i] {
-			if m.obs != nil {
-				corr.Add(m.obs, emitCorr)
-				continue
+		for batch := range results[i] {
+			for _, m := range batch {
+				if m.obs != nil {
+					corr.Add(m.obs, emitCorr)
+					continue
+				}
+				if m.base != nil {
+					opts.Baselines.Apply(m.base, keepBase)
+					select {
+					case spare <- m.base:
+					default:
+					}
+					continue
+				}
+				stats.Matches[m.Rule]++
+				emit(m)
 			}
-			stats.Matches[m.Rule]++
-			emit(m)
 		}
 	}
 	wg.Wait()
+	// The correlator and the baselines close their windows and buckets at
+	// once; the baselines' matches come out after the correlations'.
+	var flushed sync.WaitGroup
+	if b := opts.Baselines; b != nil && ctx.Err() == nil {
+		flushed.Go(func() { b.Flush(keepBase) })
+	}
 	if ctx.Err() == nil {
 		corr.Flush(emitCorr)
 	}
+	flushed.Wait()
 	stats.Correlator = corr.Stats()
 	if b := opts.Baselines; b != nil {
 		rules := map[*baseline.Rule]*detect.Rule{}
-		emitBase := func(bm baseline.Match) {
+		for _, bm := range baseMatches {
 			r := baselineRule(rules, bm.Rule)
 			if opts.Keep == nil || opts.Keep(r) {
 				stats.Matches[r]++
 				emit(Match{Rule: r, Baseline: &bm})
 			}
-		}
-		for _, bm := range forced {
-			emitBase(bm)
-		}
-		if ctx.Err() == nil {
-			b.Flush(emitBase)
 		}
 		stats.Baseline = b.Stats()
 	}
@@ -226,21 +250,28 @@ func readInput(ctx context.Context, in decode.Input, opts Options, s *sink, prog
 	return opts.Reader.Read(rd, s, func() bool { return ctx.Err() != nil })
 }
 
-// matchBuffer is how many matches an input may have waiting for output.
-const matchBuffer = 1024
+// matchBuffer is how many matches an input may have waiting for output,
+// sent batchSize at a time: a channel operation per match would cost more
+// than many rules' evaluation, and a small buffer would stall the workers
+// ahead of the input being drained.
+const (
+	matchBuffer = 4096
+	batchSize   = 256
+)
 
 // sink evaluates each event as it is decoded and sends on the matches.
 type sink struct {
-	opts     *Options
-	scratch  *detect.Scratch
-	observer *detect.Observer // nil without correlations
-	input    string
-	report   func(InputError)
-	bad      *atomic.Int64
-	n        int
-	out      chan<- Match
-	baseMu   *sync.Mutex       // guards opts.Baselines and forced
-	forced   *[]baseline.Match // matches the baselines emit before Flush
+	opts      *Options
+	scratch   *detect.Scratch
+	observer  *detect.Observer    // nil without correlations
+	extractor *baseline.Extractor // nil without baselines
+	spare     chan *baseline.Batch
+	input     string
+	report    func(InputError)
+	bad       *atomic.Int64
+	n         int
+	out       chan<- []Match
+	batch     []Match // matches not sent yet
 }
 
 func (s *sink) Event(e *event.Event) {
@@ -252,20 +283,62 @@ func (s *sink) Event(e *event.Event) {
 			if kept == nil {
 				kept = e.Clone()
 			}
-			s.out <- Match{Rule: r, Event: kept, Input: s.input, Record: s.n}
+			s.send(Match{Rule: r, Event: kept, Input: s.input, Record: s.n})
 		}
 		if s.observer == nil {
 			return
 		}
 		if o := s.observer.Observe(r, e, s.scratch); o != nil {
-			s.out <- Match{obs: o}
+			s.send(Match{obs: o})
 		}
 	})
-	if b := s.opts.Baselines; b != nil {
-		s.baseMu.Lock()
-		b.Observe(e, func(m baseline.Match) { *s.forced = append(*s.forced, m) })
-		s.baseMu.Unlock()
+	if x := s.extractor; x != nil {
+		x.Extract(e)
+		if x.Len() == baselineBatch {
+			s.sendBaseline()
+		}
 	}
+}
+
+// baselineBatch is how many events a batch of the baselines holds.
+const baselineBatch = 256
+
+// sendBaseline sends the events read for the baselines, behind the
+// matches queued before them.
+func (s *sink) sendBaseline() {
+	var reuse *baseline.Batch
+	select {
+	case reuse = <-s.spare:
+	default:
+	}
+	s.batch = append(s.batch, Match{base: s.extractor.Take(reuse)})
+	s.sendMatches()
+}
+
+// send queues m, and sends the batch once it is full.
+func (s *sink) send(m Match) {
+	if s.batch == nil {
+		s.batch = make([]Match, 0, batchSize)
+	}
+	s.batch = append(s.batch, m)
+	if len(s.batch) == batchSize {
+		s.sendMatches()
+	}
+}
+
+func (s *sink) sendMatches() {
+	if len(s.batch) > 0 {
+		s.out <- s.batch
+		s.batch = nil
+	}
+}
+
+// flush sends the matches and baseline events queued.
+func (s *sink) flush() {
+	if s.extractor != nil && s.extractor.Len() > 0 {
+		s.sendBaseline()
+	}
+	s.sendMatches()
 }
 
 func (s *sink) Fail(err *source.RecordError) {

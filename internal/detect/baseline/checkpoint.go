@@ -71,7 +71,7 @@ func (e *Evaluator) MaybeCheckpoint(path string) (bool, error) {
 }
 
 func (e *Evaluator) encode(en *state.Encoder) error {
-	en.Uvarint(e.x.seed)
+	en.Uvarint(e.seed)
 	en.Uvarint(uint64(len(e.rules)))
 	for _, rs := range e.rules {
 		en.String(rs.r.ID)
@@ -246,9 +246,10 @@ func (e *Evaluator) install(rules []*ruleState, adopt bool) {
 	e.rules = rules
 	e.route()
 	if adopt && e.pendingSeed != 0 {
-		e.x.setSeed(e.pendingSeed)
+		e.seed = e.pendingSeed
 	}
 	e.pendingSeed = 0
+	e.own = e.NewExtractor()
 	e.pending = 0
 	for _, rs := range rules {
 		for _, ob := range rs.open {

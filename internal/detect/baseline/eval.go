@@ -127,18 +127,14 @@ type Evaluator struct {
 	rules     []*ruleState
 	bySource  map[string][]cand
 	anySource []cand
-	// The source of the last event observed and its rules: events of one
-	// source come in runs.
-	lastSource string
-	lastCands  []cand
-	lastOK     bool
-	spare      []*openBucket // closed, for reuse
-	x          evctx
-	pending    int
-	stats      Stats
-	keybuf     []byte
-	lastSave   time.Time
-	ids        fieldIDs
+	spare     []*openBucket // closed, for reuse
+	seed      uint64        // of the key hashes
+	own       *Extractor    // Observe's
+	pending   int
+	stats     Stats
+	keybuf    []byte
+	lastSave  time.Time
+	ids       fieldIDs
 	// pendingSeed is the hash seed of a checkpoint being restored, taken
 	// up when it is installed.
 	pendingSeed uint64
@@ -205,10 +201,9 @@ func New(rules []*Rule, opts Options) (*Evaluator, error) {
 	sorted := slices.Clone(rules)
 	slices.SortStableFunc(sorted, func(a, b *Rule) int { return strings.Compare(a.ID, b.ID) })
 	e := &Evaluator{opts: opts, bySource: map[string][]cand{}, lastSave: opts.Clock(), ids: fieldIDs{}}
-	e.x.geo = &e.opts.Geo
-	e.x.seed = opts.HashSeed
-	for e.x.seed == 0 {
-		e.x.seed = rand.Uint64()
+	e.seed = opts.HashSeed
+	for e.seed == 0 {
+		e.seed = rand.Uint64()
 	}
 	for i, r := range sorted {
 		if i > 0 && sorted[i-1].ID == r.ID {
@@ -220,8 +215,8 @@ func New(rules []*Rule, opts Options) (*Evaluator, error) {
 		}
 		e.rules = append(e.rules, rs)
 	}
-	e.x.init(len(e.ids))
 	e.route()
+	e.own = e.NewExtractor()
 	return e, nil
 }
 
@@ -230,7 +225,6 @@ func New(rules []*Rule, opts Options) (*Evaluator, error) {
 // condition on the source, which routing has checked.
 func (e *Evaluator) route() {
 	e.bySource, e.anySource = map[string][]cand{}, nil
-	e.lastSource, e.lastCands, e.lastOK = "", nil, false
 	for i, rs := range e.rules {
 		if rs.sources == nil {
 			e.anySource = append(e.anySource, cand{int32(i), rs.events})
@@ -342,61 +336,9 @@ func (e *Evaluator) Rules() []*Rule {
 // match of the buckets that close. The event is not retained: Observe
 // copies what it keeps. emit may be nil.
 func (e *Evaluator) Observe(ev *event.Event, emit func(Match)) {
-	if ev.Time.IsZero() || ev.Time.Unix() < minUnix || ev.Time.Unix() > maxUnix {
-		e.stats.BadTime++
-		return
-	}
-	t := ev.Time.UnixNano()
-	minute := floorDiv(t, minuteNs)
-	cands := e.lastCands
-	if ev.Source != e.lastSource || !e.lastOK {
-		var ok bool
-		if cands, ok = e.bySource[ev.Source]; !ok {
-			cands = e.anySource
-		}
-		e.lastSource, e.lastCands, e.lastOK = ev.Source, cands, true
-	}
-	e.x.reset(ev)
-	for _, c := range cands {
-		rs := e.rules[c.rule]
-		rs.wm = max(rs.wm, t)
-		if !rs.matches(&e.x, c.events) {
-			continue
-		}
-		b := floorDiv(minute, rs.bucketMin) * rs.bucketMin
-		if (b+rs.bucketMin)*minuteNs <= rs.frontier {
-			e.stats.Late++
-			continue
-		}
-		h, eh, ok := e.hashKey(rs)
-		if !ok {
-			e.stats.NoKey++
-			continue
-		}
-		if rs.fs != nil && rs.fs.known(h, eh, minute) {
-			continue
-		}
-		v := 0.0
-		if rs.value != nil {
-			if v, ok = rs.valueOf(&e.x); !ok {
-				e.stats.NoKey++
-				continue
-			}
-		}
-		e.add(rs, b, h, eh, v, t, ev.ID)
-	}
-	e.x.ev = nil
-	// Close buckets only when the event moved a watermark past the end of
-	// a rule's oldest open bucket, or too many are open.
-	closable := e.pending > e.opts.MaxPending
-	for _, c := range cands {
-		rs := e.rules[c.rule]
-		rs.frontier = max(rs.frontier, satSub(rs.wm, e.opts.Lateness))
-		closable = closable || (len(rs.open) > 0 && (rs.open[0].b+rs.bucketMin)*minuteNs <= rs.frontier)
-	}
-	if closable {
-		e.release(cands, emit)
-	}
+	e.own.Extract(ev)
+	e.Apply(e.own.batch, emit)
+	e.own.batch.reset()
 }
 
 // Advance tells the evaluator that event time has reached t for every
@@ -536,38 +478,15 @@ func (rs *ruleState) matches(x *evctx, events []clause) bool {
 	return true
 }
 
-// hashKey returns the hash of the event's Key and New values and of its Key
-// values alone; false when one is empty.
-func (e *Evaluator) hashKey(rs *ruleState) (h, eh uint64, ok bool) {
-	h = tupleSeed
-	for i := range rs.key {
-		if e.x.get(&rs.key[i]) == "" {
-			return 0, 0, false
-		}
-		h = combine(h, e.x.hashOf(&rs.key[i]))
+// buildKey encodes the key values of a record, in a buffer reused by the
+// next call.
+func (e *Evaluator) buildKey(rs *ruleState, r *record, b *Batch) []byte {
+	k := e.keybuf[:0]
+	for _, sp := range b.keys[r.key : int(r.key)+len(rs.key)+len(rs.new)] {
+		k = appendTuple(k, b.view(sp))
 	}
-	eh = finish(h)
-	for i := range rs.new {
-		if e.x.get(&rs.new[i]) == "" {
-			return 0, 0, false
-		}
-		h = combine(h, e.x.hashOf(&rs.new[i]))
-	}
-	return finish(h), eh, true
-}
-
-// buildKey encodes the event's key values, in a buffer reused by the next
-// call.
-func (e *Evaluator) buildKey(rs *ruleState) []byte {
-	b := e.keybuf[:0]
-	for i := range rs.key {
-		b = appendTuple(b, e.x.get(&rs.key[i]))
-	}
-	for i := range rs.new {
-		b = appendTuple(b, e.x.get(&rs.new[i]))
-	}
-	e.keybuf = b
-	return b
+	e.keybuf = k
+	return k
 }
 
 // valueOf returns the number a rate rule adds for the current event.
@@ -598,8 +517,8 @@ func number(x *evctx, f *fieldRef) (float64, bool) {
 	return v, err == nil
 }
 
-// add counts an event into its bucket.
-func (e *Evaluator) add(rs *ruleState, b int64, h, eh uint64, v float64, t int64, id string) {
+// add counts the event of record r into its bucket b.
+func (e *Evaluator) add(rs *ruleState, b int64, r *record, batch *Batch, t int64, id span) {
 	var ob *openBucket
 	i := len(rs.open)
 	for i > 0 && rs.open[i-1].b >= b {
@@ -617,13 +536,13 @@ func (e *Evaluator) add(rs *ruleState, b int64, h, eh uint64, v float64, t int64
 		}
 		rs.open = slices.Insert(rs.open, i, ob)
 	}
-	bk, created := ob.get(h, eh, func() []byte { return e.buildKey(rs) })
+	bk, created := ob.get(r.h, r.eh, func() []byte { return e.buildKey(rs, r, batch) })
 	if created {
 		e.pending++
 	}
 	bk.n++
-	bk.sum += v
-	ob.addID(bk, t, id)
+	bk.sum += r.v
+	ob.addID(bk, t, batch.view(id))
 }
 
 func (rs *ruleState) keyValues(key string) []KeyValue {

@@ -113,12 +113,6 @@ func (x *evctx) reset(ev *event.Event) {
 	}
 }
 
-// setSeed changes the seed of the hashes, forgetting those computed.
-func (x *evctx) setSeed(seed uint64) {
-	x.seed = seed
-	clear(x.hgen)
-}
-
 // get returns the value of f for the current event, cut to maxValueLen,
 // "" when absent. When the value is the one the field had when it was
 // last read, and its hash was computed then, the hash is kept: values

@@ -1,0 +1,251 @@
+package baseline
+
+import (
+	"fmt"
+	"unsafe"
+
+	"github.com/vigil-sec/vigil/internal/event"
+)
+
+// An Extractor does the part of observing an event that reads the event:
+// which rules it counts for, the hashes and values of its key, the number
+// it adds and its ID. It appends what it read to a Batch, which holds no
+// reference to the event, and Evaluator.Apply does the rest: the part that
+// reads and changes the evaluator's state.
+//
+// Extractors let several goroutines read events while one applies their
+// batches, as vigil hunt does: each goroutine needs its own Extractor,
+// made with NewExtractor after the evaluator was restored from a
+// checkpoint (a checkpoint brings the seed of the key hashes). Observe is
+// Extract and Apply at once.
+type Extractor struct {
+	e     *Evaluator // read only: the rules, the routing and the seed
+	x     evctx
+	batch *Batch
+	// The source of the last event and its rules: events of one source
+	// come in runs.
+	lastSource string
+	lastCands  []cand
+	lastOK     bool
+	// The span in the batch's arena of each field's value for the current
+	// event, valid when spanGen matches the event's generation.
+	spans   []span
+	spanGen []uint32
+}
+
+// Batch is what an Extractor read from a run of events, for Apply.
+type Batch struct {
+	seed   uint64
+	events []extracted
+	recs   []record
+	keys   []span // the spans of the Key, then New, values of records
+	arena  []byte // values and event IDs
+}
+
+// extracted is one event of a batch.
+type extracted struct {
+	t     int64 // Unix nanoseconds
+	bad   bool  // no time, or one outside the range evaluated
+	cands []cand
+	id    span
+	end   int32 // recs[previous end:end] are the event's
+}
+
+// record is what one event adds to one rule, or why it adds nothing.
+type record struct {
+	rule  int32
+	noKey bool // a key field is empty
+	noVal bool // a rate rule's value is missing or not a number
+	h, eh uint64
+	v     float64
+	key   int32 // index in keys of the first of the rule's key values
+}
+
+// NewExtractor returns an Extractor of events for e.
+func (e *Evaluator) NewExtractor() *Extractor {
+	x := &Extractor{e: e, batch: &Batch{}}
+	x.x.geo = &e.opts.Geo
+	x.x.seed = e.seed
+	x.x.init(len(e.ids))
+	x.spans = make([]span, len(e.ids))
+	x.spanGen = make([]uint32, len(e.ids))
+	return x
+}
+
+// Len returns the number of events in the batch being filled.
+func (x *Extractor) Len() int { return len(x.batch.events) }
+
+// Take returns the batch filled so far and starts an empty one, which
+// reuses the memory of spare when it is not nil (a batch Apply is done
+// with).
+func (x *Extractor) Take(spare *Batch) *Batch {
+	b := x.batch
+	if spare == nil {
+		spare = &Batch{}
+	}
+	spare.reset()
+	x.batch = spare
+	return b
+}
+
+func (b *Batch) reset() {
+	b.events, b.recs, b.keys, b.arena = b.events[:0], b.recs[:0], b.keys[:0], b.arena[:0]
+}
+
+// view returns a span of the arena as a string that shares its memory,
+// for callers that copy what they keep.
+func (b *Batch) view(s span) string {
+	if s.len == 0 {
+		return ""
+	}
+	return unsafe.String(&b.arena[s.off], int(s.len))
+}
+
+func (b *Batch) put(s string) span {
+	sp := span{off: uint32(len(b.arena)), len: uint32(len(s))}
+	b.arena = append(b.arena, s...)
+	return sp
+}
+
+// Extract reads ev into the batch. The event is not retained.
+func (x *Extractor) Extract(ev *event.Event) {
+	b := x.batch
+	b.seed = x.x.seed
+	if ev.Time.IsZero() || ev.Time.Unix() < minUnix || ev.Time.Unix() > maxUnix {
+		b.events = append(b.events, extracted{bad: true, end: int32(len(b.recs))})
+		return
+	}
+	e := x.e
+	cands := x.lastCands
+	if ev.Source != x.lastSource || !x.lastOK {
+		var ok bool
+		if cands, ok = e.bySource[ev.Source]; !ok {
+			cands = e.anySource
+		}
+		x.lastSource, x.lastCands, x.lastOK = ev.Source, cands, true
+	}
+	x.x.reset(ev)
+	if x.x.gen == 1 { // the generations wrapped (or this is the first event)
+		clear(x.spanGen)
+	}
+	id := b.put(ev.ID)
+	for _, c := range cands {
+		rs := e.rules[c.rule]
+		if !rs.matches(&x.x, c.events) {
+			continue
+		}
+		r := record{rule: c.rule}
+		var ok bool
+		if r.h, r.eh, ok = x.hashKey(rs); !ok {
+			r.noKey = true
+		} else {
+			r.key = int32(len(b.keys))
+			for i := range rs.key {
+				b.keys = append(b.keys, x.value(&rs.key[i]))
+			}
+			for i := range rs.new {
+				b.keys = append(b.keys, x.value(&rs.new[i]))
+			}
+			if rs.value != nil {
+				r.v, ok = rs.valueOf(&x.x)
+				r.noVal = !ok
+			}
+		}
+		b.recs = append(b.recs, r)
+	}
+	x.x.ev = nil
+	b.events = append(b.events, extracted{t: ev.Time.UnixNano(), cands: cands, id: id, end: int32(len(b.recs))})
+}
+
+// value returns the span of f's value for the current event in the
+// batch's arena, copying it there once per event.
+func (x *Extractor) value(f *fieldRef) span {
+	if x.spanGen[f.id] == x.x.gen {
+		return x.spans[f.id]
+	}
+	sp := x.batch.put(x.x.get(f))
+	x.spans[f.id], x.spanGen[f.id] = sp, x.x.gen
+	return sp
+}
+
+// hashKey returns the hash of the event's Key and New values and of its Key
+// values alone; false when one is empty.
+func (x *Extractor) hashKey(rs *ruleState) (h, eh uint64, ok bool) {
+	h = tupleSeed
+	for i := range rs.key {
+		if x.x.get(&rs.key[i]) == "" {
+			return 0, 0, false
+		}
+		h = combine(h, x.x.hashOf(&rs.key[i]))
+	}
+	eh = finish(h)
+	for i := range rs.new {
+		if x.x.get(&rs.new[i]) == "" {
+			return 0, 0, false
+		}
+		h = combine(h, x.x.hashOf(&rs.new[i]))
+	}
+	return finish(h), eh, true
+}
+
+// Apply counts the events of a batch, in order, as Observe would have, and
+// calls emit with each match of the buckets that close. The batch must
+// come from an Extractor of e made after e's last restore. emit may be
+// nil.
+func (e *Evaluator) Apply(b *Batch, emit func(Match)) {
+	if len(b.events) > 0 && b.seed != e.seed {
+		panic(fmt.Sprintf("baseline: a batch extracted with hash seed %#x applied to an evaluator with seed %#x: make extractors after restoring a checkpoint", b.seed, e.seed))
+	}
+	start := int32(0)
+	for i := range b.events {
+		ev := &b.events[i]
+		e.apply(b, ev, b.recs[start:ev.end], emit)
+		start = ev.end
+	}
+}
+
+// apply counts one event of a batch.
+func (e *Evaluator) apply(b *Batch, ev *extracted, recs []record, emit func(Match)) {
+	if ev.bad {
+		e.stats.BadTime++
+		return
+	}
+	t := ev.t
+	minute := floorDiv(t, minuteNs)
+	for _, c := range ev.cands {
+		rs := e.rules[c.rule]
+		rs.wm = max(rs.wm, t)
+	}
+	for i := range recs {
+		r := &recs[i]
+		rs := e.rules[r.rule]
+		bk := floorDiv(minute, rs.bucketMin) * rs.bucketMin
+		if (bk+rs.bucketMin)*minuteNs <= rs.frontier {
+			e.stats.Late++
+			continue
+		}
+		if r.noKey {
+			e.stats.NoKey++
+			continue
+		}
+		if rs.fs != nil && rs.fs.known(r.h, r.eh, minute) {
+			continue
+		}
+		if r.noVal {
+			e.stats.NoKey++
+			continue
+		}
+		e.add(rs, bk, r, b, t, ev.id)
+	}
+	// Close buckets only when the event moved a watermark past the end of
+	// a rule's oldest open bucket, or too many are open.
+	closable := e.pending > e.opts.MaxPending
+	for _, c := range ev.cands {
+		rs := e.rules[c.rule]
+		rs.frontier = max(rs.frontier, satSub(rs.wm, e.opts.Lateness))
+		closable = closable || (len(rs.open) > 0 && (rs.open[0].b+rs.bucketMin)*minuteNs <= rs.frontier)
+	}
+	if closable {
+		e.release(ev.cands, emit)
+	}
+}

@@ -1,0 +1,104 @@
+package baseline_test
+
+import (
+	"bytes"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	gocmp "github.com/google/go-cmp/cmp"
+
+	"github.com/vigil-sec/vigil/internal/detect/baseline"
+	"github.com/vigil-sec/vigil/internal/event"
+)
+
+// TestExtractConcurrently checks that events read by several Extractors
+// on their own goroutines, in batches of various sizes that are applied
+// in the order of the events, give the matches and counters of Observe,
+// with the batches' memory reused.
+func TestExtractConcurrently(t *testing.T) {
+	rules, geo := packRules(t)
+	evs := traffic(t)
+	evs = append(evs, &event.Event{Source: event.SourceCloudTrail, Principal: "no-time", ID: "x"}) // BadTime
+	opts := baseline.Options{Lateness: 2 * time.Minute, Geo: geo, HashSeed: 7}
+	ref := mustNew(t, rules, opts)
+	want := runAll(ref, evs)
+	if len(want) < 5 {
+		t.Fatalf("the reference run has %d matches; the traffic should make more", len(want))
+	}
+	for _, size := range []int{1, 97, 4096} {
+		e := mustNew(t, rules, opts)
+		const workers = 3
+		// Chunk i of the events goes to extractor i%workers.
+		var chunks [][]*event.Event
+		for i := 0; i < len(evs); i += size {
+			chunks = append(chunks, evs[i:min(i+size, len(evs))])
+		}
+		batches := make([]chan *baseline.Batch, len(chunks))
+		for i := range batches {
+			batches[i] = make(chan *baseline.Batch, 1)
+		}
+		spare := make(chan *baseline.Batch, len(chunks))
+		var wg sync.WaitGroup
+		for w := 0; w < workers; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				x := e.NewExtractor()
+				for i := w; i < len(chunks); i += workers {
+					for _, ev := range chunks[i] {
+						x.Extract(ev)
+					}
+					if x.Len() != len(chunks[i]) {
+						t.Errorf("chunk %d: %d events in the batch, want %d", i, x.Len(), len(chunks[i]))
+					}
+					var reuse *baseline.Batch
+					select {
+					case reuse = <-spare:
+					default:
+					}
+					batches[i] <- x.Take(reuse)
+				}
+			}()
+		}
+		var got []baseline.Match
+		for _, ch := range batches {
+			b := <-ch
+			e.Apply(b, collect(&got))
+			spare <- b
+		}
+		wg.Wait()
+		e.Flush(collect(&got))
+		if diff := gocmp.Diff(summarize(want), summarize(got)); diff != "" {
+			t.Errorf("batches of %d: matches differ from Observe (-want +got):\n%s", size, diff)
+		}
+		if w, g := ref.Stats(), e.Stats(); w != g {
+			t.Errorf("batches of %d: stats %+v, want %+v", size, g, w)
+		}
+	}
+}
+
+// TestExtractorAfterRestore checks that a batch extracted with the hash
+// seed an evaluator had before a checkpoint brought another is refused.
+func TestExtractorAfterRestore(t *testing.T) {
+	rules, geo := packRules(t)
+	src := mustNew(t, rules, baseline.Options{Geo: geo, HashSeed: 1})
+	var buf bytes.Buffer
+	if err := src.Snapshot(&buf); err != nil {
+		t.Fatal(err)
+	}
+	e := mustNew(t, rules, baseline.Options{Geo: geo, HashSeed: 2})
+	x := e.NewExtractor()
+	if err := e.Restore(&buf); err != nil {
+		t.Fatal(err)
+	}
+	x.Extract(&event.Event{Time: t0, Source: event.SourceCloudTrail, Principal: "p", Action: "a", ID: "1"})
+	defer func() {
+		msg, _ := recover().(string)
+		if !strings.Contains(msg, "make extractors after restoring") {
+			t.Errorf("Apply of a stale batch: recovered %q, want a panic about the seed", msg)
+		}
+	}()
+	e.Apply(x.Take(nil), nil)
+}
