@@ -30,6 +30,8 @@ type statefulSink struct {
 	observer *detect.Observer
 	corr     *detect.Correlator
 	base     *baseline.Evaluator
+	ext      *baseline.Extractor
+	spare    *baseline.Batch
 	shift    time.Duration
 	emit     func(*detect.CorrelationMatch)
 	emitB    func(baseline.Match)
@@ -49,9 +51,20 @@ func (s *statefulSink) Event(e *event.Event) {
 			s.corr.Add(o, s.emit)
 		}
 	})
-	if s.base != nil {
-		s.base.Observe(e, s.emitB)
+	if s.ext != nil {
+		s.ext.Extract(e)
+		if s.ext.Len() == 256 {
+			s.applyBaselines()
+		}
 	}
+}
+
+// applyBaselines counts the events read for the baselines, as hunt.Run
+// does in batches of 256.
+func (s *statefulSink) applyBaselines() {
+	b := s.ext.Take(s.spare)
+	s.base.Apply(b, s.emitB)
+	s.spare = b
 }
 func (s *statefulSink) Fail(err *source.RecordError) { panic(err) }
 func (s *statefulSink) Note(string)                  {}
@@ -89,7 +102,7 @@ func newStatefulHunt(b *testing.B, rd *decode.Reader, data []byte, rules []*base
 		if err != nil {
 			b.Fatal(err)
 		}
-		s.base = ev
+		s.base, s.ext = ev, ev.NewExtractor()
 	}
 	if !correlate {
 		set.CorrelationSet = nil
@@ -107,6 +120,9 @@ func (h *statefulHunt) run(b *testing.B) {
 	s.corr = detect.NewCorrelator(h.set.CorrelationSet, detect.CorrelatorOptions{Lateness: detect.Unbounded})
 	if err := h.rd.Read(bytes.NewReader(h.data), s, nil); err != nil {
 		b.Fatal(err)
+	}
+	if s.ext != nil && s.ext.Len() > 0 {
+		s.applyBaselines()
 	}
 	s.corr.Flush(s.emit)
 }

@@ -447,15 +447,10 @@ func formatUUID(b string) string { return string(appendUUID(nil, b)) }
 func appendUUID(dst []byte, b string) []byte {
 	_ = b[15]
 	var out [36]byte
-	j := 0
-	for i := 0; i < 16; i++ {
-		if i == 4 || i == 6 || i == 8 || i == 10 {
-			out[j] = '-'
-			j++
-		}
-		out[j], out[j+1] = hexDigits[b[i]>>4], hexDigits[b[i]&0xf]
-		j += 2
+	for i, p := range uuidDigits {
+		out[p], out[p+1] = hexDigits[b[i]>>4], hexDigits[b[i]&0xf]
 	}
+	out[8], out[13], out[18], out[23] = '-', '-', '-', '-'
 	return append(dst, out[:]...)
 }
 

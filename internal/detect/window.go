@@ -186,12 +186,20 @@ func (tb *table) grow() {
 
 // remove drops group g and its entries.
 func (tb *table) remove(g int32) {
-	for tb.groups[g].n > 0 {
-		tb.popFront(g)
+	// The aggregates are reset below: free the entries without them.
+	gr := &tb.groups[g]
+	for e := gr.first; e >= 0; {
+		ent := &tb.entries[e]
+		next := ent.next
+		tb.bytes -= int64(len(ent.s))
+		*ent = entry{next: tb.freeE}
+		tb.freeE = e
+		e = next
 	}
+	tb.nent -= int(gr.n)
+	gr.n = 0
 	tb.unlink(g)
 	tb.unindex(g)
-	gr := &tb.groups[g]
 	tb.bytes -= int64(len(gr.key))
 	gr.key = ""
 	gr.first, gr.last = -2, -2 // marks a free slot

@@ -128,7 +128,7 @@ func Run(ctx context.Context, inputs []decode.Input, opts Options, emit func(Mat
 		wg       sync.WaitGroup
 	)
 	// Batches of the baselines go back to the workers once applied.
-	spare := make(chan *baseline.Batch, 2*workers)
+	spare := make(chan *baseline.Batch, 4*workers)
 	safeReport := func(e InputError) {
 		reportMu.Lock()
 		defer reportMu.Unlock()

@@ -7,12 +7,12 @@ import (
 )
 
 // openBucket holds the buckets of one rule that start at the same minute:
-// a slab of buckets found by key hash, and an arena with their keys and
-// event IDs, so that counting an event allocates nothing in the common
-// case.
+// a slab of buckets found by key hash through an open-addressing index,
+// and an arena with their keys and event IDs, so that counting an event
+// allocates nothing in the common case.
 type openBucket struct {
 	b       int64 // start, minutes since the epoch
-	m       map[uint64]int32
+	index   []indexSlot
 	bks     []bucket
 	arena   []byte
 	garbage int // arena bytes no longer referenced
@@ -39,18 +39,66 @@ type evref struct {
 
 const bucketSize = 200
 
+// indexSlot is a slot of an open bucket's index: a key hash (0: empty)
+// and its bucket's position in the slab.
+type indexSlot struct {
+	h uint64
+	i int32
+}
+
 func newOpenBucket(b int64) *openBucket {
-	return &openBucket{b: b, m: map[uint64]int32{}}
+	return &openBucket{b: b}
 }
 
 // reset empties ob for reuse, keeping its memory unless a flood made it
 // large.
 func (ob *openBucket) reset() {
-	clear(ob.m)
+	clear(ob.index)
 	if cap(ob.bks) > 4096 {
-		ob.bks, ob.arena, ob.m = nil, nil, map[uint64]int32{}
+		ob.bks, ob.arena, ob.index = nil, nil, nil
 	}
 	ob.bks, ob.arena, ob.garbage = ob.bks[:0], ob.arena[:0], 0
+}
+
+// find returns the position of the bucket of hash h in the slab, or -1.
+// Hashes are never 0 (see finish).
+func (ob *openBucket) find(h uint64) int32 {
+	if len(ob.index) == 0 {
+		return -1
+	}
+	mask := uint64(len(ob.index) - 1)
+	for i := h & mask; ; i = (i + 1) & mask {
+		switch ob.index[i].h {
+		case h:
+			return ob.index[i].i
+		case 0:
+			return -1
+		}
+	}
+}
+
+// place indexes the bucket at position i of the slab under hash h, which
+// is not indexed yet, growing the index past half full.
+func (ob *openBucket) place(h uint64, i int32) {
+	if (len(ob.bks)+1)*2 > len(ob.index) {
+		old := ob.index
+		ob.index = make([]indexSlot, max(16, 2*len(old)))
+		for _, s := range old {
+			if s.h != 0 {
+				ob.insertSlot(s)
+			}
+		}
+	}
+	ob.insertSlot(indexSlot{h: h, i: i})
+}
+
+func (ob *openBucket) insertSlot(s indexSlot) {
+	mask := uint64(len(ob.index) - 1)
+	j := s.h & mask
+	for ob.index[j].h != 0 {
+		j = (j + 1) & mask
+	}
+	ob.index[j] = s
 }
 
 func (ob *openBucket) str(s span) string { return string(ob.arena[s.off : s.off+s.len]) }
@@ -68,10 +116,10 @@ func (ob *openBucket) put(s string) span {
 // it is new; the pointer is valid until the next get. It reports whether
 // the bucket is new.
 func (ob *openBucket) get(h, eh uint64, key func() []byte) (*bucket, bool) {
-	if i, ok := ob.m[h]; ok {
+	if i := ob.find(h); i >= 0 {
 		return &ob.bks[i], false
 	}
-	ob.m[h] = int32(len(ob.bks))
+	ob.place(h, int32(len(ob.bks)))
 	k := key()
 	sp := span{off: uint32(len(ob.arena)), len: uint32(len(k))}
 	ob.arena = append(ob.arena, k...)
@@ -153,5 +201,5 @@ func (ob *openBucket) sorted() []*bucket {
 
 // bytes estimates the memory of the open bucket: slab, map and arena.
 func (ob *openBucket) bytes() int64 {
-	return int64(cap(ob.bks))*bucketSize + int64(len(ob.m))*24 + int64(cap(ob.arena))
+	return int64(cap(ob.bks))*bucketSize + int64(len(ob.index))*16 + int64(cap(ob.arena))
 }

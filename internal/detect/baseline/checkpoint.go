@@ -253,7 +253,7 @@ func (e *Evaluator) install(rules []*ruleState, adopt bool) {
 	e.pending = 0
 	for _, rs := range rules {
 		for _, ob := range rs.open {
-			e.pending += len(ob.m)
+			e.pending += len(ob.bks)
 		}
 	}
 }
@@ -381,7 +381,7 @@ func decodeSection(d *state.Decoder, rs *ruleState, buckets *int) {
 			if d.Err() != nil {
 				return
 			}
-			if _, dup := ob.m[h]; dup || n == 0 || n > 1<<62 {
+			if ob.find(h) >= 0 || n == 0 || n > 1<<62 {
 				d.Fail("bucket key %x is repeated or has no events", h)
 				return
 			}

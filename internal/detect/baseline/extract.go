@@ -77,11 +77,16 @@ func (x *Extractor) Len() int { return len(x.batch.events) }
 
 // Take returns the batch filled so far and starts an empty one, which
 // reuses the memory of spare when it is not nil (a batch Apply is done
-// with).
+// with), or else has room for as much as the batch returned.
 func (x *Extractor) Take(spare *Batch) *Batch {
 	b := x.batch
 	if spare == nil {
-		spare = &Batch{}
+		spare = &Batch{
+			events: make([]extracted, 0, len(b.events)),
+			recs:   make([]record, 0, len(b.recs)),
+			keys:   make([]span, 0, len(b.keys)),
+			arena:  make([]byte, 0, len(b.arena)),
+		}
 	}
 	spare.reset()
 	x.batch = spare

@@ -196,10 +196,10 @@ func (x *evctx) geoOf(s string) [2]string {
 
 // cache remembers the answers of a function of a string for recent
 // arguments: a map, emptied when it holds cacheSize of them, behind a
-// small direct-mapped memo that spares hashing long strings that come
-// back often.
+// direct-mapped memo of memoSize slots picked by a hash of the argument,
+// which is cheaper than the map's.
 type cache[V any] struct {
-	memo [16]cacheEntry[V]
+	memo []cacheEntry[V] // memoSize, made on first use
 	m    map[string]cacheEntry[V]
 }
 
@@ -209,10 +209,19 @@ type cacheEntry[V any] struct {
 	ok bool
 }
 
-const cacheSize = 8192
+const (
+	cacheSize = 8192
+	memoSize  = 512 // a power of two
+	// memoSeed keys the hash that picks memo slots; arguments made to
+	// share a slot only cost map lookups.
+	memoSeed = 0x9e3779b97f4a7c15
+)
 
 func (c *cache[V]) get(k string, compute func(string) V) V {
-	slot := &c.memo[memoSlot(k)]
+	if c.memo == nil {
+		c.memo = make([]cacheEntry[V], memoSize)
+	}
+	slot := &c.memo[hashString(memoSeed, k)&(memoSize-1)]
 	if slot.ok && slot.k == k {
 		return slot.v
 	}
@@ -226,13 +235,6 @@ func (c *cache[V]) get(k string, compute func(string) V) V {
 	}
 	*slot = e
 	return e.v
-}
-
-func memoSlot(k string) int {
-	if k == "" {
-		return 0
-	}
-	return int((uint(len(k))*131 + uint(k[len(k)-1]) + uint(k[len(k)/2])*7 + uint(k[len(k)/3])*31) & 15)
 }
 
 // roleOf returns the role behind the event's principal (see FieldRole).
