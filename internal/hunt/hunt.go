@@ -127,8 +127,9 @@ func Run(ctx context.Context, inputs []decode.Input, opts Options, emit func(Mat
 		reportMu sync.Mutex
 		wg       sync.WaitGroup
 	)
-	// Batches of the baselines go back to the workers once applied.
-	spare := make(chan *baseline.Batch, 4*workers)
+	// Batches of the baselines go back to the workers once applied: as
+	// many as the channels of the inputs being read can hold.
+	spare := make(chan *baseline.Batch, workers*matchBuffer/batchSize)
 	safeReport := func(e InputError) {
 		reportMu.Lock()
 		defer reportMu.Unlock()
