@@ -543,6 +543,13 @@ func (e *Evaluator) add(rs *ruleState, b int64, r *record, batch *Batch, t int64
 	bk.n++
 	bk.sum += r.v
 	ob.addID(bk, t, batch.view(id))
+	for c := r.first; c >= 0; c = batch.more[c].next {
+		m := &batch.more[c]
+		ev := &batch.events[m.ev]
+		bk.n++
+		bk.sum += m.v
+		ob.addID(bk, ev.t, batch.view(ev.id))
+	}
 }
 
 func (rs *ruleState) keyValues(key string) []KeyValue {

@@ -18,10 +18,17 @@ import (
 // made with NewExtractor after the evaluator was restored from a
 // checkpoint (a checkpoint brings the seed of the key hashes). Observe is
 // Extract and Apply at once.
+//
+// For an evaluator whose Lateness is Unbounded, where no bucket closes
+// before Flush, the events of a batch that count for the same rule, key
+// and bucket become one record, applied with one bucket lookup: what
+// Apply does then is what it would have done event by event, unless
+// MaxPending closes buckets early in the middle of a batch.
 type Extractor struct {
 	e     *Evaluator // read only: the rules, the routing and the seed
 	x     evctx
 	batch *Batch
+	merge bool // the evaluator's Lateness is Unbounded
 	// The source of the last event and its rules: events of one source
 	// come in runs.
 	lastSource string
@@ -38,8 +45,28 @@ type Batch struct {
 	seed   uint64
 	events []extracted
 	recs   []record
-	keys   []span // the spans of the Key, then New, values of records
-	arena  []byte // values and event IDs
+	more   []contribution // the further events of merged records
+	keys   []span         // the spans of the Key, then New, values of records
+	arena  []byte         // values and event IDs
+	// index finds the record of a rule, bucket and key hash, for merging;
+	// slots of another generation are empty.
+	index []mergeSlot
+	gen   uint32
+}
+
+// contribution is one more event of a merged record.
+type contribution struct {
+	ev   int32 // in events
+	next int32 // the record's next contribution, or -1
+	v    float64
+}
+
+type mergeSlot struct {
+	h    uint64
+	b    int64 // bucket start, minutes
+	rule int32
+	rec  int32
+	gen  uint32
 }
 
 // extracted is one event of a batch.
@@ -59,11 +86,14 @@ type record struct {
 	h, eh uint64
 	v     float64
 	key   int32 // index in keys of the first of the rule's key values
+	// The record's further events, in order (merged records only), in
+	// more; -1 when none.
+	first, last int32
 }
 
 // NewExtractor returns an Extractor of events for e.
 func (e *Evaluator) NewExtractor() *Extractor {
-	x := &Extractor{e: e, batch: &Batch{}}
+	x := &Extractor{e: e, batch: &Batch{}, merge: e.opts.Lateness == Unbounded}
 	x.x.geo = &e.opts.Geo
 	x.x.seed = e.seed
 	x.x.init(len(e.ids))
@@ -84,6 +114,7 @@ func (x *Extractor) Take(spare *Batch) *Batch {
 		spare = &Batch{
 			events: make([]extracted, 0, len(b.events)),
 			recs:   make([]record, 0, len(b.recs)),
+			more:   make([]contribution, 0, len(b.more)),
 			keys:   make([]span, 0, len(b.keys)),
 			arena:  make([]byte, 0, len(b.arena)),
 		}
@@ -94,7 +125,50 @@ func (x *Extractor) Take(spare *Batch) *Batch {
 }
 
 func (b *Batch) reset() {
-	b.events, b.recs, b.keys, b.arena = b.events[:0], b.recs[:0], b.keys[:0], b.arena[:0]
+	b.events, b.recs, b.more, b.keys, b.arena = b.events[:0], b.recs[:0], b.more[:0], b.keys[:0], b.arena[:0]
+	b.gen++
+	if b.gen == 0 { // wrapped: forget every slot
+		clear(b.index)
+		b.gen = 1
+	}
+}
+
+// merged returns the record of rule, bucket bk and hash h in the batch,
+// or -1 after indexing position i for it.
+func (b *Batch) merged(rule int32, bk int64, h uint64, i int32) int32 {
+	if len(b.index) < 2*(len(b.recs)+1) {
+		b.growIndex()
+	}
+	mask := uint64(len(b.index) - 1)
+	for j := (h ^ uint64(bk)*0x9e3779b97f4a7c15 ^ uint64(rule)) & mask; ; j = (j + 1) & mask {
+		s := &b.index[j]
+		if s.gen != b.gen {
+			*s = mergeSlot{h: h, b: bk, rule: rule, rec: i, gen: b.gen}
+			return -1
+		}
+		if s.h == h && s.b == bk && s.rule == rule {
+			return s.rec
+		}
+	}
+}
+
+func (b *Batch) growIndex() {
+	old := b.index
+	b.index = make([]mergeSlot, max(1024, 2*len(old)))
+	if b.gen == 0 {
+		b.gen = 1
+	}
+	mask := uint64(len(b.index) - 1)
+	for _, s := range old {
+		if s.gen != b.gen {
+			continue
+		}
+		j := (s.h ^ uint64(s.b)*0x9e3779b97f4a7c15 ^ uint64(s.rule)) & mask
+		for b.index[j].gen == b.gen {
+			j = (j + 1) & mask
+		}
+		b.index[j] = s
+	}
 }
 
 // view returns a span of the arena as a string that shares its memory,
@@ -134,32 +208,54 @@ func (x *Extractor) Extract(ev *event.Event) {
 		clear(x.spanGen)
 	}
 	id := b.put(ev.ID)
+	minute := floorDiv(ev.Time.UnixNano(), minuteNs)
 	for _, c := range cands {
 		rs := e.rules[c.rule]
 		if !rs.matches(&x.x, c.events) {
 			continue
 		}
-		r := record{rule: c.rule}
+		r := record{rule: c.rule, first: -1, last: -1}
 		var ok bool
 		if r.h, r.eh, ok = x.hashKey(rs); !ok {
 			r.noKey = true
-		} else {
-			r.key = int32(len(b.keys))
-			for i := range rs.key {
-				b.keys = append(b.keys, x.value(&rs.key[i]))
+			b.recs = append(b.recs, r)
+			continue
+		}
+		if rs.value != nil {
+			r.v, ok = rs.valueOf(&x.x)
+			r.noVal = !ok
+		}
+		if x.merge && !r.noVal {
+			bk := floorDiv(minute, rs.bucketMin) * rs.bucketMin
+			if i := b.merged(c.rule, bk, r.h, int32(len(b.recs))); i >= 0 {
+				b.addTo(i, int32(len(b.events)), r.v)
+				continue
 			}
-			for i := range rs.new {
-				b.keys = append(b.keys, x.value(&rs.new[i]))
-			}
-			if rs.value != nil {
-				r.v, ok = rs.valueOf(&x.x)
-				r.noVal = !ok
-			}
+		}
+		r.key = int32(len(b.keys))
+		for i := range rs.key {
+			b.keys = append(b.keys, x.value(&rs.key[i]))
+		}
+		for i := range rs.new {
+			b.keys = append(b.keys, x.value(&rs.new[i]))
 		}
 		b.recs = append(b.recs, r)
 	}
 	x.x.ev = nil
 	b.events = append(b.events, extracted{t: ev.Time.UnixNano(), cands: cands, id: id, end: int32(len(b.recs))})
+}
+
+// addTo merges event ev, which adds v, into record i.
+func (b *Batch) addTo(i, ev int32, v float64) {
+	c := int32(len(b.more))
+	b.more = append(b.more, contribution{ev: ev, next: -1, v: v})
+	r := &b.recs[i]
+	if r.last >= 0 {
+		b.more[r.last].next = c
+	} else {
+		r.first = c
+	}
+	r.last = c
 }
 
 // value returns the span of f's value for the current event in the
@@ -226,7 +322,7 @@ func (e *Evaluator) apply(b *Batch, ev *extracted, recs []record, emit func(Matc
 		rs := e.rules[r.rule]
 		bk := floorDiv(minute, rs.bucketMin) * rs.bucketMin
 		if (bk+rs.bucketMin)*minuteNs <= rs.frontier {
-			e.stats.Late++
+			e.stats.Late += 1 + b.merges(r)
 			continue
 		}
 		if r.noKey {
@@ -253,4 +349,13 @@ func (e *Evaluator) apply(b *Batch, ev *extracted, recs []record, emit func(Matc
 	if closable {
 		e.release(ev.cands, emit)
 	}
+}
+
+// merges returns the number of events merged into r after its own.
+func (b *Batch) merges(r *record) int64 {
+	n := int64(0)
+	for c := r.first; c >= 0; c = b.more[c].next {
+		n++
+	}
+	return n
 }
