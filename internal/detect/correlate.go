@@ -58,6 +58,10 @@ type Correlator struct {
 	// Working memory of matchEvents.
 	refs []string
 	ends []int
+	// In a partition of a parallel Flush: the correlations it owns, and
+	// what is being processed, which orders its matches among the others'.
+	owns  []bool
+	cause flushCause
 }
 
 // CorrelatorOptions configure a Correlator.
@@ -271,12 +275,14 @@ func (c *Correlator) Advance(t time.Time, emit func(*CorrelationMatch)) {
 func (c *Correlator) Flush(emit func(*CorrelationMatch)) {
 	c.emit = emit
 	c.sortPending()
-	for i, o := range c.pending {
-		c.process(o)
-		c.pending[i] = nil
+	if !c.flushParallel() {
+		for _, o := range c.pending {
+			c.process(o)
+		}
+		c.fireTimers(math.MaxInt64)
 	}
+	clear(c.pending)
 	c.pending = c.pending[:0]
-	c.fireTimers(math.MaxInt64)
 	for i, tb := range c.tables {
 		// No window can fire any more.
 		st := &c.stats
@@ -345,7 +351,13 @@ func (c *Correlator) release(limit int64) {
 func (c *Correlator) process(o *Observation) {
 	c.fireTimers(o.t)
 	c.last = o.key()
-	for _, it := range o.items {
+	for j, it := range o.items {
+		if c.owns != nil {
+			if !c.owns[it.corr.num] {
+				continue
+			}
+			c.cause.phase, c.cause.item = 1, j
+		}
 		s := o.ref // the entry string of an item without a value
 		if it.val != "" {
 			s = o.ref + it.val
@@ -566,6 +578,9 @@ func (c *Correlator) schedule(tb *table, g int32, end int64) {
 func (c *Correlator) fireTimers(limit int64) {
 	for len(c.timers) > 0 && c.timers[0].end < limit {
 		tm := c.timers.pop()
+		if c.owns != nil {
+			c.cause = flushCause{i: c.cause.i, end: tm.end, corr: tm.corr, key: tm.key}
+		}
 		tb := c.tables[tm.corr]
 		g := tm.g
 		if int(g) >= len(tb.groups) || tb.groups[g].gen != tm.gen || tb.groups[g].n == 0 {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -421,4 +422,38 @@ func flip(b []byte, i int) []byte {
 	out := slices.Clone(b)
 	out[i] ^= 0x5a
 	return out
+}
+
+// TestParallelFlush checks that a Flush that processes independent
+// correlations in parallel emits the matches, in the same order, and the
+// counters of a Flush on one goroutine.
+func TestParallelFlush(t *testing.T) {
+	set := loadSet(t, baseRules, propCorrelations)
+	defer func(min int, workers func() int) { parallelFlushMin, flushWorkers = min, workers }(parallelFlushMin, flushWorkers)
+	total := 0
+	for seed := uint64(1); seed <= 30; seed++ {
+		r := rand.New(rand.NewPCG(seed, 11))
+		obs, _ := observe(t, set, randomEvents(r, 200+r.IntN(600)))
+		parallelFlushMin = math.MaxInt
+		want, one := correlate(set, obs, CorrelatorOptions{Lateness: Unbounded})
+		for _, workers := range []int{2, 3, 8} {
+			parallelFlushMin, flushWorkers = 1, func() int { return workers }
+			c := NewCorrelator(set.CorrelationSet, CorrelatorOptions{Lateness: Unbounded})
+			c.pending = obsHeap(obs)
+			if parts := len(c.partitions(workers)); parts < 2 {
+				t.Fatalf("seed %d: %d partitions of the correlations; the test needs several", seed, parts)
+			}
+			got, many := correlate(set, obs, CorrelatorOptions{Lateness: Unbounded})
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Fatalf("seed %d, %d workers: matches differ (-one goroutine +parallel):\n%s", seed, workers, diff)
+			}
+			if a, b := one.Stats(), many.Stats(); a != b {
+				t.Errorf("seed %d, %d workers: stats %+v, want %+v", seed, workers, b, a)
+			}
+		}
+		total += len(want)
+	}
+	if total < 200 {
+		t.Errorf("only %d matches over all seeds: the inputs exercise too little", total)
+	}
 }
