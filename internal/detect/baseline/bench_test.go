@@ -148,3 +148,37 @@ func TestStateBound(t *testing.T) {
 		t.Logf("%s: %d bytes a key estimated, %d measured", rules[0].Kind, est/n, heap/n)
 	}
 }
+
+// BenchmarkHuntPath evaluates the event mix of BenchmarkObserve as vigil
+// hunt does: a new evaluator with Lateness Unbounded, an Extractor filling
+// batches of 256 events, Apply, and Flush at the end, which closes every
+// bucket. It reports the cost per event, the flush included. (Two hours
+// of the mix are still in every baseline's learning period: nothing
+// fires.)
+func BenchmarkHuntPath(b *testing.B) {
+	files, err := baseline.ReadFS(packFS(), ".")
+	if err != nil {
+		b.Fatal(err)
+	}
+	set := baseline.Load(files, baseline.Geo{})
+	mix := baselinetest.Mix(rand.New(rand.NewPCG(3, 4)), t0, 2*time.Hour, 200_000, 200)
+	for b.Loop() {
+		e := mustNew(b, set.Rules, baseline.Options{Lateness: baseline.Unbounded, HashSeed: 1})
+		x := e.NewExtractor()
+		var spare *baseline.Batch
+		for _, ev := range mix {
+			x.Extract(ev)
+			if x.Len() == 256 {
+				batch := x.Take(spare)
+				e.Apply(batch, nil)
+				spare = batch
+			}
+		}
+		e.Apply(x.Take(spare), nil)
+		e.Flush(nil)
+		if st := e.Stats(); st.Late != 0 || st.Forced != 0 {
+			b.Fatalf("stats %+v", st)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(mix)), "ns/event")
+}

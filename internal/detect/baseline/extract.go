@@ -61,12 +61,12 @@ type contribution struct {
 	v    float64
 }
 
+// mergeSlot is a slot of a batch's index: a hash of a record's rule,
+// bucket and key hash, and the record.
 type mergeSlot struct {
-	h    uint64
-	b    int64 // bucket start, minutes
-	rule int32
-	rec  int32
-	gen  uint32
+	tag uint64
+	rec int32
+	gen uint32
 }
 
 // extracted is one event of a batch.
@@ -86,6 +86,7 @@ type record struct {
 	h, eh uint64
 	v     float64
 	key   int32 // index in keys of the first of the rule's key values
+	bk    int32 // bucket start, minutes (merged records only)
 	// The record's further events, in order (merged records only), in
 	// more; -1 when none.
 	first, last int32
@@ -135,21 +136,28 @@ func (b *Batch) reset() {
 
 // merged returns the record of rule, bucket bk and hash h in the batch,
 // or -1 after indexing position i for it.
-func (b *Batch) merged(rule int32, bk int64, h uint64, i int32) int32 {
+func (b *Batch) merged(rule int32, bk int32, h uint64, i int32) int32 {
 	if len(b.index) < 2*(len(b.recs)+1) {
 		b.growIndex()
 	}
+	tag := mergeTag(rule, bk, h)
 	mask := uint64(len(b.index) - 1)
-	for j := (h ^ uint64(bk)*0x9e3779b97f4a7c15 ^ uint64(rule)) & mask; ; j = (j + 1) & mask {
+	for j := tag & mask; ; j = (j + 1) & mask {
 		s := &b.index[j]
 		if s.gen != b.gen {
-			*s = mergeSlot{h: h, b: bk, rule: rule, rec: i, gen: b.gen}
+			*s = mergeSlot{tag: tag, rec: i, gen: b.gen}
 			return -1
 		}
-		if s.h == h && s.b == bk && s.rule == rule {
-			return s.rec
+		if s.tag == tag {
+			if r := &b.recs[s.rec]; r.h == h && r.bk == bk && r.rule == rule {
+				return s.rec
+			}
 		}
 	}
+}
+
+func mergeTag(rule, bk int32, h uint64) uint64 {
+	return h ^ (uint64(uint32(bk))<<32|uint64(uint32(rule)))*0x9e3779b97f4a7c15
 }
 
 func (b *Batch) growIndex() {
@@ -163,7 +171,7 @@ func (b *Batch) growIndex() {
 		if s.gen != b.gen {
 			continue
 		}
-		j := (s.h ^ uint64(s.b)*0x9e3779b97f4a7c15 ^ uint64(s.rule)) & mask
+		j := s.tag & mask
 		for b.index[j].gen == b.gen {
 			j = (j + 1) & mask
 		}
@@ -226,8 +234,8 @@ func (x *Extractor) Extract(ev *event.Event) {
 			r.noVal = !ok
 		}
 		if x.merge && !r.noVal {
-			bk := floorDiv(minute, rs.bucketMin) * rs.bucketMin
-			if i := b.merged(c.rule, bk, r.h, int32(len(b.recs))); i >= 0 {
+			r.bk = int32(floorDiv(minute, rs.bucketMin) * rs.bucketMin)
+			if i := b.merged(c.rule, r.bk, r.h, int32(len(b.recs))); i >= 0 {
 				b.addTo(i, int32(len(b.events)), r.v)
 				continue
 			}
