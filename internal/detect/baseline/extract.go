@@ -337,7 +337,7 @@ func (e *Evaluator) apply(b *Batch, ev *extracted, recs []record, emit func(Matc
 			e.stats.NoKey++
 			continue
 		}
-		if rs.fs != nil && rs.fs.known(r.h, r.eh, minute) {
+		if rs.fs != nil && (rs.fs.known(r.h, r.eh, minute) || rs.fs.later(r.h, minute)) {
 			continue
 		}
 		if r.noVal {

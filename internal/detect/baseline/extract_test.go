@@ -116,3 +116,43 @@ func TestExtractorAfterRestore(t *testing.T) {
 	}()
 	e.Apply(x.Take(nil), nil)
 }
+
+// TestHuntKeepsOneBucketPerCombination checks that with Lateness
+// Unbounded a first_seen rule keeps one open bucket per new combination,
+// not one per combination and minute, and still finds what an evaluator
+// that closes buckets as it goes finds, with the same combinations
+// remembered.
+func TestHuntKeepsOneBucketPerCombination(t *testing.T) {
+	rules := mustRules(t, "id: fs\ntitle: FS\nkind: first_seen\nevents: [{source: aws.cloudtrail}]\nkey: [principal]\nnew: [action]\nlearning: 0s\n")
+	var evs []*event.Event
+	for m := 0; m < 100; m++ {
+		evs = append(evs, &event.Event{Time: t0.Add(time.Duration(m) * time.Minute), Source: event.SourceCloudTrail, Principal: "p", Action: "a", ID: fmt.Sprint("a", m)})
+		if m >= 50 {
+			evs = append(evs, &event.Event{Time: t0.Add(time.Duration(m)*time.Minute + time.Second), Source: event.SourceCloudTrail, Principal: "p", Action: "b", ID: fmt.Sprint("b", m)})
+		}
+	}
+	hunt := mustNew(t, rules, baseline.Options{Lateness: baseline.Unbounded})
+	var got []baseline.Match
+	for _, ev := range evs {
+		hunt.Observe(ev, collect(&got))
+	}
+	if st := hunt.Stats(); st.Pending != 2 {
+		t.Errorf("open buckets before the end: %d, want 2 (one per combination)", st.Pending)
+	}
+	hunt.Flush(collect(&got))
+	want := runAll(mustNew(t, rules, baseline.Options{Lateness: time.Minute}), evs)
+	if diff := gocmp.Diff(summarize(want), summarize(got)); diff != "" {
+		t.Errorf("matches (-closing as it goes +hunt):\n%s", diff)
+	}
+	if len(got) != 2 {
+		t.Errorf("%d matches, want the two combinations", len(got))
+	}
+	// Both remember the two combinations: they do not fire again.
+	var again []baseline.Match
+	late := &event.Event{Time: t0.Add(200 * time.Minute), Source: event.SourceCloudTrail, Principal: "p", Action: "a", ID: "again"}
+	hunt.Observe(late, collect(&again))
+	hunt.Flush(collect(&again))
+	if len(again) != 0 || hunt.Stats().Combinations != 2 {
+		t.Errorf("after the end: %d more matches, stats %+v", len(again), hunt.Stats())
+	}
+}

@@ -15,15 +15,29 @@ import (
 // fire: a false negative, never a false alert. When the table is full the
 // least recently seen combinations are forgotten; one that comes back
 // later fires again as new.
+//
+// With Lateness Unbounded (a hunt), where every bucket stays open until the
+// end, an event of a combination that already has a bucket open at an
+// earlier minute gets no bucket of its own: that later bucket would close
+// after the earlier one, with the combination known, and only mark it seen
+// in its minute. pending remembers, for each combination with open
+// buckets, the earliest (aux) and the latest (seen) minute it came in, and
+// the close of the earliest bucket marks the combination and its key seen
+// in the latest. A long hunt thus keeps a bucket per new combination, not
+// one per combination and minute.
 type fsState struct {
 	rs       *ruleState
 	tuples   *table
 	entities *table // with key_learning; aux: the minute the key was first seen
+	pending  *table // with Lateness Unbounded: see above
 	start    int64  // the rule's first bucket, minutes since the epoch; MinInt64 before
 }
 
-func newFirstSeenState(rs *ruleState, maxKeys int) *fsState {
+func newFirstSeenState(rs *ruleState, maxKeys int, unbounded bool) *fsState {
 	st := &fsState{rs: rs, tuples: newTable(maxKeys), start: math.MinInt64}
+	if unbounded {
+		st.pending = newTable(math.MaxInt)
+	}
 	if rs.r.KeyLearning > 0 {
 		st.entities = newTable(maxKeys)
 	}
@@ -50,12 +64,42 @@ func (st *fsState) known(h, eh uint64, minute int64) bool {
 	return true
 }
 
+// later reports whether a combination that is not known, coming in at
+// minute, already has a bucket open at an earlier minute, and takes note
+// of the minute either way. It is always false without pending.
+func (st *fsState) later(h uint64, minute int64) bool {
+	if st.pending == nil {
+		return false
+	}
+	m := clampMinute(minute)
+	s := st.pending.find(h)
+	switch {
+	case s == nil:
+		st.pending.insert(h, m, m)
+		return false
+	case s.aux < m:
+		s.seen = max(s.seen, m)
+		return true
+	default:
+		s.aux = min(s.aux, m)
+		s.seen = max(s.seen, m)
+		return false
+	}
+}
+
 // close handles the combinations of one minute.
 func (st *fsState) close(ob *openBucket, bk *bucket, emit func(Match)) {
 	r := st.rs.r
 	b := ob.b
 	if st.start == math.MinInt64 {
 		st.start = b
+	}
+	if st.pending != nil {
+		if s := st.pending.find(bk.h); s != nil && int64(s.aux) == b {
+			last := s.seen
+			st.pending.remove(bk.h)
+			defer st.markSeen(bk, last)
+		}
 	}
 	learning := b-st.start < int64(r.Learning/time.Minute)
 	young := false
@@ -79,8 +123,24 @@ func (st *fsState) close(ob *openBucket, bk *bucket, emit func(Match)) {
 	emit(st.rs.firstSeenMatch(ob, bk))
 }
 
+// markSeen marks bk's combination and its key seen in minute m, the
+// latest their later events came in.
+func (st *fsState) markSeen(bk *bucket, m int32) {
+	if s := st.tuples.find(bk.h); s != nil {
+		s.seen = max(s.seen, m)
+	}
+	if st.entities != nil {
+		if s := st.entities.find(bk.eh); s != nil {
+			s.seen = max(s.seen, m)
+		}
+	}
+}
+
 func (st *fsState) bytes() int64 {
 	n := st.tuples.bytes()
+	if st.pending != nil {
+		n += st.pending.bytes()
+	}
 	if st.entities != nil {
 		n += st.entities.bytes()
 	}

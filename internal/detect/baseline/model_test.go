@@ -136,3 +136,42 @@ func TestHash(t *testing.T) {
 		t.Error("the hash of a list does not depend on the order")
 	}
 }
+
+// TestTableRemove checks removal from the open-addressing table against a
+// map, with keys made to collide in long runs that wrap around the end of
+// the table.
+func TestTableRemove(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	tb := newTable(1 << 20)
+	model := map[uint64]int32{}
+	pool := make([]uint64, 300)
+	for i := range pool {
+		// Homes in the last and first 32 slots of a table of 512.
+		pool[i] = uint64(i+1)<<16 | uint64(480+r.IntN(64))%512
+	}
+	for i := 0; i < 20000; i++ {
+		h := pool[r.IntN(len(pool))]
+		if r.IntN(3) == 0 {
+			tb.remove(h)
+			delete(model, h)
+		} else if s := tb.find(h); s != nil {
+			s.aux = int32(i)
+			model[h] = int32(i)
+		} else {
+			tb.insert(h, 0, int32(i))
+			model[h] = int32(i)
+		}
+		if i%500 == 0 || i == 19999 {
+			if tb.n != len(model) {
+				t.Fatalf("step %d: table holds %d keys, want %d", i, tb.n, len(model))
+			}
+			for _, h := range pool {
+				s := tb.find(h)
+				v, ok := model[h]
+				if (s != nil) != ok || (ok && s.aux != v) {
+					t.Fatalf("step %d: key %x: found %v, want %v (%d)", i, h, s != nil, ok, v)
+				}
+			}
+		}
+	}
+}

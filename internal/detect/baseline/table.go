@@ -87,6 +87,40 @@ func (t *table) resize(size int) {
 	}
 }
 
+// remove drops h, if present, shifting back the slots after it that
+// linear probing placed past its slot.
+func (t *table) remove(h uint64) {
+	if len(t.slots) == 0 {
+		return
+	}
+	mask := uint64(len(t.slots) - 1)
+	i := h & mask
+	for t.slots[i].h != h {
+		if t.slots[i].h == 0 {
+			return
+		}
+		i = (i + 1) & mask
+	}
+	for {
+		t.slots[i] = slot{}
+		j := i
+		for {
+			j = (j + 1) & mask
+			if t.slots[j].h == 0 {
+				t.n--
+				return
+			}
+			// The slot at j may move to i if its home is not in (i, j].
+			home := t.slots[j].h & mask
+			if (j > i && (home <= i || home > j)) || (j < i && home <= i && home > j) {
+				break
+			}
+		}
+		t.slots[i] = t.slots[j]
+		i = j
+	}
+}
+
 // evict drops the k least recently seen keys (ties: smaller hash first)
 // and rebuilds the table.
 func (t *table) evict(k int) {
