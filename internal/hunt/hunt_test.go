@@ -6,11 +6,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/vigil-sec/vigil/internal/decode"
 	"github.com/vigil-sec/vigil/internal/detect"
+	"github.com/vigil-sec/vigil/internal/detect/baseline"
 )
 
 const stopRule = `title: Trail stopped
@@ -204,5 +209,101 @@ func TestCorrelations(t *testing.T) {
 		Keep: func(r *detect.Rule) bool { return r.Level == "critical" }}, func(Match) { n++ }, func(InputError) {})
 	if n != 0 {
 		t.Errorf("Keep let %d matches through", n)
+	}
+}
+
+const newActionRule = `id: 7c1f0b2a-4e5d-4c3b-9a8f-1e2d3c4b5a60
+title: New action for a principal
+kind: first_seen
+events: [{source: aws.cloudtrail}]
+key: [principal]
+new: [action]
+learning: 0s
+`
+
+// actionRecord is a call of action by user at second s after 10:00.
+func actionRecord(user, action string, s, id int) string {
+	return fmt.Sprintf(`{"eventVersion":"1.09","eventTime":"2026-11-20T10:%02d:%02dZ","eventSource":"iam.amazonaws.com","eventName":%q,"awsRegion":"us-east-1","userIdentity":{"type":"IAMUser","arn":%q},"eventID":"00000000-0000-4000-8000-%012d"}`,
+		s/60, s%60, action, user, id)
+}
+
+// TestBaselines checks that hunt evaluates baselines over all inputs, in
+// batches read by the workers, with the same matches whatever the order of
+// the inputs and the number of workers, after the other matches; and that
+// a hunt cancelled while it runs returns.
+func TestBaselines(t *testing.T) {
+	rules, err := baseline.Parse("new.baseline", []byte(newActionRule))
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := detect.Load([]detect.File{{Name: "stop.yml", Data: []byte(stopRule)}}, detect.Options{})
+	rd, _ := decode.Builtin().NewReader(decode.Options{})
+	// Three inputs of 700 calls each over 50 minutes: users u0..u4 call
+	// ListRoles all along and a few new actions now and then.
+	var inputs []decode.Input
+	for in := 0; in < 3; in++ {
+		var lines []string
+		for i := 0; i < 700; i++ {
+			id := in*1000 + i
+			action := "ListRoles"
+			if i%97 == 0 {
+				action = fmt.Sprintf("Action%d_%d", in, i/97)
+			}
+			if i == 350 {
+				action = "StopLogging"
+			}
+			lines = append(lines, actionRecord(fmt.Sprintf("u%d", i%5), action, (in*700+i)*3000/2100, id))
+		}
+		inputs = append(inputs, input(fmt.Sprintf("in%d", in), lines...))
+	}
+	run := func(ctx context.Context, inputs []decode.Input, workers int, emit func(Match)) Stats {
+		ev, err := baseline.New(rules, baseline.Options{Lateness: baseline.Unbounded, HashSeed: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return Run(ctx, inputs, Options{Reader: rd, Engine: set.Engine, Workers: workers, Baselines: ev}, emit, func(e InputError) { t.Error(e.Err) })
+	}
+	summary := func(inputs []decode.Input, workers int) (single int, base []string) {
+		run(context.Background(), inputs, workers, func(m Match) {
+			if m.Baseline == nil {
+				if base != nil {
+					t.Error("a single-event match came after a baseline match")
+				}
+				single++
+				return
+			}
+			k := m.Baseline.Key
+			base = append(base, fmt.Sprintf("%s=%s %s=%s at %s", k[0].Field, k[0].Value, k[1].Field, k[1].Value, m.Baseline.Time.Format("15:04:05")))
+		})
+		return single, base
+	}
+	wantSingle, want := summary(inputs, 1)
+	// Every user's ListRoles, the 8 new actions of each input and u0's
+	// StopLogging, once.
+	if wantSingle != 3 || len(want) != 5+3*8+1 {
+		t.Fatalf("%d single-event matches, %d baseline matches: %v", wantSingle, len(want), want)
+	}
+	reversed := []decode.Input{inputs[2], inputs[1], inputs[0]}
+	for _, workers := range []int{2, 3} {
+		for _, ins := range [][]decode.Input{inputs, reversed} {
+			single, got := summary(ins, workers)
+			if diff := cmp.Diff(want, got); diff != "" || single != wantSingle {
+				t.Errorf("%d workers, inputs %s first: %d single-event matches; baseline matches (-want +got):\n%s", workers, ins[0].Name, single, diff)
+			}
+		}
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	many := slices.Repeat(inputs, 20)
+	done := make(chan Stats)
+	go func() { done <- run(ctx, many, 2, func(Match) { cancel() }) }()
+	select {
+	case st := <-done:
+		if st.Events >= int64(len(many)*700) {
+			t.Errorf("a hunt cancelled at its first match read all %d events", st.Events)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("a hunt cancelled while it ran did not return")
 	}
 }

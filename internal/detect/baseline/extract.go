@@ -2,6 +2,7 @@ package baseline
 
 import (
 	"fmt"
+	"strings"
 	"unsafe"
 
 	"github.com/vigil-sec/vigil/internal/event"
@@ -209,7 +210,7 @@ func (x *Extractor) Extract(ev *event.Event) {
 		if cands, ok = e.bySource[ev.Source]; !ok {
 			cands = e.anySource
 		}
-		x.lastSource, x.lastCands, x.lastOK = ev.Source, cands, true
+		x.lastSource, x.lastCands, x.lastOK = strings.Clone(ev.Source), cands, true
 	}
 	x.x.reset(ev)
 	if x.x.gen == 1 { // the generations wrapped (or this is the first event)

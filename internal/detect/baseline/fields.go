@@ -114,10 +114,8 @@ func (x *evctx) reset(ev *event.Event) {
 }
 
 // get returns the value of f for the current event, cut to maxValueLen,
-// "" when absent. When the value is the one the field had when it was
-// last read, and its hash was computed then, the hash is kept: values
-// repeat from event to event (account, region, a busy principal), and
-// derived ones are the same strings from a cache.
+// "" when absent. The value may share the event's memory, which a decoder
+// reuses for the next event: nothing keeps it beyond the event.
 func (x *evctx) get(f *fieldRef) string {
 	vg := x.vgen[f.id]
 	if vg == x.gen {
@@ -134,9 +132,6 @@ func (x *evctx) get(f *fieldRef) string {
 	}
 	if len(v) > maxValueLen {
 		v = v[:maxValueLen]
-	}
-	if vg != 0 && x.hgen[f.id] == vg && v == x.val[f.id] {
-		x.hgen[f.id] = x.gen
 	}
 	x.val[f.id], x.vgen[f.id] = v, x.gen
 	return v
@@ -227,7 +222,9 @@ func (c *cache[V]) get(k string, compute func(string) V) V {
 	}
 	e, ok := c.m[k]
 	if !ok {
-		e = cacheEntry[V]{k: strings.Clone(k), v: compute(k), ok: true}
+		// compute sees the copy: what it returns may share its memory.
+		ck := strings.Clone(k)
+		e = cacheEntry[V]{k: ck, v: compute(ck), ok: true}
 		if c.m == nil || len(c.m) >= cacheSize {
 			c.m = make(map[string]cacheEntry[V], cacheSize/4)
 		}
