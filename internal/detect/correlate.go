@@ -240,12 +240,23 @@ func (c *Correlator) sortPending() {
 			continue
 		}
 		if budget -= i - j; budget < 0 {
-			slices.SortFunc(p, func(a, b *Observation) int { return a.key().compare(b.key()) })
+			slices.SortFunc(p, obsCompare)
 			return
 		}
 		copy(p[j+1:i+1], p[j:i])
 		p[j] = o
 	}
+}
+
+// obsCompare orders observations by (event time, event ID, rule).
+func obsCompare(a, b *Observation) int {
+	if a.t != b.t {
+		return cmp.Compare(a.t, b.t)
+	}
+	if c := strings.Compare(a.ref, b.ref); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.rule, b.rule)
 }
 
 // obsLess orders observations by (event time, event ID, rule).

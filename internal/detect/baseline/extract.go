@@ -138,7 +138,7 @@ func (b *Batch) reset() {
 // merged returns the record of rule, bucket bk and hash h in the batch,
 // or -1 after indexing position i for it.
 func (b *Batch) merged(rule int32, bk int32, h uint64, i int32) int32 {
-	if len(b.index) < 2*(len(b.recs)+1) {
+	if 3*len(b.index) < 4*(len(b.recs)+1) {
 		b.growIndex()
 	}
 	tag := mergeTag(rule, bk, h)
