@@ -21,10 +21,9 @@ import (
 type Baselines struct {
 	opts BaselinesOptions
 
-	mu       sync.Mutex
-	ev       *baseline.Evaluator
-	newest   time.Time // the latest event time fed
-	lastFeed time.Time // wall clock of the last feed that carried events
+	mu    sync.Mutex
+	ev    *baseline.Evaluator
+	clock idleClock
 }
 
 // BaselinesOptions configure Baselines.
@@ -53,14 +52,11 @@ func NewBaselines(rules []*baseline.Rule, opts BaselinesOptions) (*Baselines, er
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	if opts.Idle <= 0 {
-		opts.Idle = time.Minute
-	}
 	ev, err := baseline.New(rules, baseline.Options{Lateness: opts.Lateness, Geo: opts.Geo, Logger: opts.Logger, Clock: opts.Now})
 	if err != nil {
 		return nil, fmt.Errorf("baseline rules: %w", err)
 	}
-	return &Baselines{opts: opts, ev: ev, lastFeed: opts.Now()}, nil
+	return &Baselines{opts: opts, ev: ev, clock: newIdleClock(opts.Idle, opts.Now())}, nil
 }
 
 // Name implements Stateful.
@@ -110,28 +106,22 @@ func (b *Baselines) Feed(obs []any, emit func(*alert.Alert)) {
 			continue
 		}
 		b.ev.Observe(ev, out)
-		if ev.Time.After(b.newest) {
-			b.newest = ev.Time
-		}
+		b.clock.saw(ev.Time)
 		fed = true
 	}
 	if fed {
-		b.lastFeed = b.opts.Now()
+		b.clock.fed(b.opts.Now())
 	}
 }
 
-// Advance implements Stateful. Buckets follow event time, so the wall
-// clock only says how long the input has been idle: after Idle without
-// events, event time is taken to have moved on from the latest event seen
-// by the idle time, which closes the buckets that wait for it.
+// Advance implements Stateful: after Idle without events, it closes the
+// buckets that wait for later event time (see idleClock).
 func (b *Baselines) Advance(now time.Time, emit func(*alert.Alert)) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	idle := now.Sub(b.lastFeed)
-	if b.newest.IsZero() || idle < b.opts.Idle {
-		return
+	if t, ok := b.clock.advance(now); ok {
+		b.ev.Advance(t, b.emitter(emit))
 	}
-	b.ev.Advance(b.newest.Add(idle), b.emitter(emit))
 }
 
 // SetRules implements Stateful. Baseline rules are not part of the Sigma

@@ -17,12 +17,11 @@ import (
 type Correlations struct {
 	opts CorrelationsOptions
 
-	mu       sync.Mutex
-	cs       *detect.CorrelationSet
-	c        *detect.Correlator
-	newest   time.Time // the latest event time fed
-	lastFeed time.Time // wall clock of the last feed that carried observations
-	stale    int64     // observations dropped because the rules changed under them
+	mu    sync.Mutex
+	cs    *detect.CorrelationSet
+	c     *detect.Correlator
+	clock idleClock
+	stale int64 // observations dropped because the rules changed under them
 }
 
 // CorrelationsOptions configure Correlations.
@@ -49,11 +48,8 @@ func NewCorrelations(set *detect.Set, opts CorrelationsOptions) *Correlations {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	if opts.Idle <= 0 {
-		opts.Idle = time.Minute
-	}
 	cs := correlationSet(set)
-	c := &Correlations{opts: opts, cs: cs, lastFeed: opts.Now()}
+	c := &Correlations{opts: opts, cs: cs, clock: newIdleClock(opts.Idle, opts.Now())}
 	c.c = detect.NewCorrelator(cs, c.correlatorOptions())
 	return c
 }
@@ -125,30 +121,23 @@ func (c *Correlations) Feed(obs []any, emit func(*alert.Alert)) {
 		}
 		for _, o := range co.obs {
 			c.c.Add(o, out)
-			if t := o.Time(); t.After(c.newest) {
-				c.newest = t
-			}
+			c.clock.saw(o.Time())
 			fed = true
 		}
 	}
 	if fed {
-		c.lastFeed = c.opts.Now()
+		c.clock.fed(c.opts.Now())
 	}
 }
 
-// Advance implements Stateful. Windows slide over event time, so the wall
-// clock only says how long the input has been idle: after Idle without
-// observations, event time is taken to have moved on from the latest event
-// seen by the idle time, which closes the windows that need no more
-// events.
+// Advance implements Stateful: after Idle without observations, it closes
+// the windows that need no more events (see idleClock).
 func (c *Correlations) Advance(now time.Time, emit func(*alert.Alert)) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	idle := now.Sub(c.lastFeed)
-	if c.newest.IsZero() || idle < c.opts.Idle {
-		return
+	if t, ok := c.clock.advance(now); ok {
+		c.c.Advance(t, c.emitter(emit))
 	}
-	c.c.Advance(c.newest.Add(idle), c.emitter(emit))
 }
 
 // SetRules implements Stateful.

@@ -1,7 +1,6 @@
 package baseline
 
 import (
-	"errors"
 	"fmt"
 	"io/fs"
 	"sort"
@@ -54,24 +53,9 @@ type Inactive struct {
 	Reason string
 }
 
-// Failure is a rule file, or a rule in it, that did not load. Err is a
-// sigma.ErrorList or *sigma.Error when the position is known.
-type Failure struct {
-	File string
-	Err  error
-}
-
-func (f Failure) Error() string {
-	var list sigma.ErrorList
-	if errors.As(f.Err, &list) {
-		return list.Error()
-	}
-	var se *sigma.Error
-	if errors.As(f.Err, &se) {
-		return se.Error()
-	}
-	return f.File + ": " + f.Err.Error()
-}
+// Failure is a rule file, or a rule in it, that did not load, as for
+// Sigma rules.
+type Failure = detect.Failure
 
 // Set is the outcome of loading baseline rules.
 type Set struct {
