@@ -1,7 +1,8 @@
 // Package notifyhttp sends the HTTP requests of notification receivers
 // and turns what comes back into the delivery outcome the outbox acts on:
 // nil for a 2xx answer, otherwise a *notify.Error that says whether to
-// retry and when, with every secret removed from its text.
+// retry and when, with every secret removed from its text. Base holds
+// what every HTTP receiver shares besides its configuration.
 package notifyhttp
 
 import (

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -28,10 +27,10 @@ type LeakTest struct {
 	// passwords. Use recognisable values that are not substrings of
 	// "<secret>".
 	Secrets []string
-	// New builds the receiver for the base URL of a target ("http://host:port");
-	// every request of the receiver must go under it. It returns the
-	// receiver and its configuration.
-	New func(t *testing.T, base string, client *http.Client, logger *slog.Logger) (notify.Receiver, any)
+	// New builds the receiver for the base URL of a target; every request
+	// of the receiver must go under it. The configuration it returns is
+	// checked too.
+	New NewFunc
 	// Notifications are sent in turn in every scenario, for example
 	// Notifications(template.Sample()).
 	Notifications []*notify.Notification

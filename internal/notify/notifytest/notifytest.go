@@ -174,12 +174,32 @@ func encodings(s string) []string {
 	return out
 }
 
+// NewFunc builds a receiver whose every request goes under base, the URL
+// of a target ("http://host:port"). It returns the receiver and its
+// configuration.
+type NewFunc func(t *testing.T, base string, client *http.Client, logger *slog.Logger) (notify.Receiver, any)
+
+// Build returns a NewFunc that configures a receiver with cfg(base) and
+// builds it named name with newReceiver, a receiver package's New. It
+// fails the test when newReceiver returns an error.
+func Build[C any, R notify.Receiver](newReceiver func(string, C, *http.Client, *slog.Logger) (R, error), name string, cfg func(base string) C) NewFunc {
+	return func(t *testing.T, base string, client *http.Client, logger *slog.Logger) (notify.Receiver, any) {
+		t.Helper()
+		c := cfg(base)
+		r, err := newReceiver(name, c, client, logger)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r, c
+	}
+}
+
 // StatusTest checks how a receiver maps HTTP answers to delivery
 // outcomes: 500 and 503 are retried, 429 is retried after its Retry-After
 // (in seconds or as an HTTP date), 400, 401 and 404 are permanent.
 type StatusTest struct {
 	// New builds the receiver for the base URL of a target.
-	New func(t *testing.T, base string, client *http.Client, logger *slog.Logger) notify.Receiver
+	New NewFunc
 	// Notification is sent.
 	Notification *notify.Notification
 }
@@ -215,7 +235,8 @@ func (st StatusTest) Run(t *testing.T) {
 			}))
 			defer srv.Close()
 			logger, _ := Logger()
-			_, err := st.New(t, srv.URL, Client(), logger).Send(t.Context(), st.Notification)
+			rcv, _ := st.New(t, srv.URL, Client(), logger)
+			_, err := rcv.Send(t.Context(), st.Notification)
 			var ne *notify.Error
 			if !errors.As(err, &ne) {
 				t.Fatalf("err = %v, want a *notify.Error", err)

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/vigil-sec/vigil/internal/notify"
@@ -25,13 +24,14 @@ const (
 	DefaultDescription = `{{template "vigil.text" .}}`
 )
 
+// kind names the receiver type in its logs, errors and String.
+const kind = "opsgenie"
+
 // Receiver creates, acknowledges and closes Opsgenie alerts.
 type Receiver struct {
-	name        string
+	notifyhttp.Base
 	cfg         Config
 	apiURL      string
-	sender      *notifyhttp.Sender
-	logger      *slog.Logger
 	message     *template.Field
 	description *template.Field
 }
@@ -42,28 +42,22 @@ var _ notify.Receiver = (*Receiver)(nil)
 // address-guarded client, see package netguard).
 func New(name string, cfg Config, client *http.Client, logger *slog.Logger) (*Receiver, error) {
 	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("receiver %q: opsgenie: %w", name, err)
+		return nil, notifyhttp.ConfigError(name, kind, "", err)
 	}
 	r := &Receiver{
-		name: name, cfg: cfg, apiURL: notifyhttp.BaseURL(cfg.APIURL, DefaultAPIURL),
-		logger: logger.With("component", "notify", "receiver", name, "kind", "opsgenie"),
+		Base: notifyhttp.NewBase(name, kind, logger,
+			&notifyhttp.Sender{Client: client, Redactor: redact.New(cfg.APIKey), Timeout: cfg.Timeout}),
+		cfg: cfg, apiURL: notifyhttp.BaseURL(cfg.APIURL, DefaultAPIURL),
 	}
 	var err error
 	if r.message, err = template.NewField("message", cfg.Message, DefaultMessage); err != nil {
-		return nil, fmt.Errorf("receiver %q: opsgenie: message: %w", name, err)
+		return nil, notifyhttp.ConfigError(name, kind, "message", err)
 	}
 	if r.description, err = template.NewField("description", cfg.Description, DefaultDescription); err != nil {
-		return nil, fmt.Errorf("receiver %q: opsgenie: description: %w", name, err)
+		return nil, notifyhttp.ConfigError(name, kind, "description", err)
 	}
-	r.sender = &notifyhttp.Sender{Client: client, Redactor: redact.New(cfg.APIKey), Timeout: cfg.Timeout}
 	return r, nil
 }
-
-// String names the receiver; it never shows the configuration.
-func (r *Receiver) String() string { return "opsgenie receiver " + strconv.Quote(r.name) }
-
-// GoString is String, so that %#v shows no secret either.
-func (r *Receiver) GoString() string { return r.String() }
 
 // Send creates the group's alert when it fires (a repeat with the same
 // alias only raises its count), acknowledges it when the group is
@@ -82,13 +76,13 @@ func (r *Receiver) Send(ctx context.Context, n *notify.Notification) (string, er
 		path, payload = ActionPath(n.GroupKey, "close"), NewAction(n)
 	default:
 		path = "v2/alerts"
-		payload = NewCreate(n, &r.cfg, r.message.Text(n, r.logger), r.description.Text(n, r.logger))
+		payload = NewCreate(n, &r.cfg, r.message.Text(n, r.Logger), r.description.Text(n, r.Logger))
 	}
 	body, err := json.Marshal(payload)
 	if err != nil {
 		return "", &notify.Error{Permanent: true, Err: fmt.Errorf("encoding the request: %w", err)}
 	}
-	_, err = r.sender.Do(ctx, notifyhttp.Request{
+	_, err = r.Sender.Do(ctx, notifyhttp.Request{
 		Method: http.MethodPost, URL: r.apiURL + path, Body: body,
 		Header: http.Header{
 			"Content-Type":  {"application/json"},

@@ -191,13 +191,9 @@ func TestCreateLimits(t *testing.T) {
 func TestStatusMapping(t *testing.T) {
 	notifytest.StatusTest{
 		Notification: template.Sample(),
-		New: func(t *testing.T, base string, client *http.Client, logger *slog.Logger) notify.Receiver {
-			r, err := New("o", Config{APIKey: apiKey, APIURL: base}, client, logger)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return r
-		},
+		New: notifytest.Build(New, "o", func(base string) Config {
+			return Config{APIKey: apiKey, APIURL: base}
+		}),
 	}.Run(t)
 }
 
@@ -205,14 +201,9 @@ func TestNoSecretLeaks(t *testing.T) {
 	notifytest.LeakTest{
 		Secrets:       []string{"LEAKY-genie-key-0123456789"},
 		Notifications: notifytest.Notifications(template.Sample()),
-		New: func(t *testing.T, base string, client *http.Client, logger *slog.Logger) (notify.Receiver, any) {
-			cfg := Config{APIKey: "LEAKY-genie-key-0123456789", APIURL: base + "/"}
-			r, err := New("leaky", cfg, client, logger)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return r, cfg
-		},
+		New: notifytest.Build(New, "leaky", func(base string) Config {
+			return Config{APIKey: "LEAKY-genie-key-0123456789", APIURL: base + "/"}
+		}),
 	}.Run(t)
 }
 

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strconv"
 
 	"github.com/vigil-sec/vigil/internal/notify"
 	"github.com/vigil-sec/vigil/internal/notify/field"
@@ -25,13 +24,14 @@ const (
 	DefaultClass     = `{{(first .Alerts).Rule.ID}}`
 )
 
+// kind names the receiver type in its logs, errors and String.
+const kind = "pagerduty"
+
 // Receiver sends Events API v2 events to PagerDuty.
 type Receiver struct {
-	name   string
+	notifyhttp.Base
 	cfg    Config
 	url    string
-	sender *notifyhttp.Sender
-	logger *slog.Logger
 	fields map[string]*template.Field
 }
 
@@ -41,11 +41,12 @@ var _ notify.Receiver = (*Receiver)(nil)
 // address-guarded client, see package netguard).
 func New(name string, cfg Config, client *http.Client, logger *slog.Logger) (*Receiver, error) {
 	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("receiver %q: pagerduty: %w", name, err)
+		return nil, notifyhttp.ConfigError(name, kind, "", err)
 	}
 	r := &Receiver{
-		name: name, cfg: cfg, url: cfg.URL, fields: map[string]*template.Field{},
-		logger: logger.With("component", "notify", "receiver", name, "kind", "pagerduty"),
+		Base: notifyhttp.NewBase(name, kind, logger,
+			&notifyhttp.Sender{Client: client, Redactor: redact.New(cfg.RoutingKey), Timeout: cfg.Timeout}),
+		cfg: cfg, url: cfg.URL, fields: map[string]*template.Field{},
 	}
 	if r.url == "" {
 		r.url = DefaultURL
@@ -53,11 +54,10 @@ func New(name string, cfg Config, client *http.Client, logger *slog.Logger) (*Re
 	for _, f := range cfg.templates() {
 		t, err := template.NewField(f.key, f.text, f.def)
 		if err != nil {
-			return nil, fmt.Errorf("receiver %q: pagerduty: %s: %w", name, f.key, err)
+			return nil, notifyhttp.ConfigError(name, kind, f.key, err)
 		}
 		r.fields[f.key] = t
 	}
-	r.sender = &notifyhttp.Sender{Client: client, Redactor: redact.New(cfg.RoutingKey), Timeout: cfg.Timeout}
 	return r, nil
 }
 
@@ -71,12 +71,6 @@ func (c *Config) templates() []templateField {
 	}
 }
 
-// String names the receiver; it never shows the configuration.
-func (r *Receiver) String() string { return "pagerduty receiver " + strconv.Quote(r.name) }
-
-// GoString is String, so that %#v shows no secret either.
-func (r *Receiver) GoString() string { return r.String() }
-
 // Send sends the event for n: trigger when firing, acknowledge and resolve
 // as the group is acknowledged and resolved, all with the group's dedup
 // key, so that a repeat or a retry updates the same incident. It returns
@@ -88,16 +82,16 @@ func (r *Receiver) Send(ctx context.Context, n *notify.Notification) (string, er
 	var texts Texts
 	if Action(n.Status) == "trigger" {
 		texts = Texts{
-			Summary: r.fields["summary"].Text(n, r.logger), Source: r.fields["source"].Text(n, r.logger),
-			Component: r.fields["component"].Text(n, r.logger), Group: r.fields["group"].Text(n, r.logger),
-			Class: r.fields["class"].Text(n, r.logger),
+			Summary: r.fields["summary"].Text(n, r.Logger), Source: r.fields["source"].Text(n, r.Logger),
+			Component: r.fields["component"].Text(n, r.Logger), Group: r.fields["group"].Text(n, r.Logger),
+			Class: r.fields["class"].Text(n, r.Logger),
 		}
 	}
 	body, err := json.Marshal(NewEvent(n, r.cfg.RoutingKey.Reveal(), texts))
 	if err != nil {
 		return "", &notify.Error{Permanent: true, Err: fmt.Errorf("encoding the event: %w", err)}
 	}
-	resp, err := r.sender.Do(ctx, notifyhttp.Request{
+	resp, err := r.Sender.Do(ctx, notifyhttp.Request{
 		Method: http.MethodPost, URL: r.url, Body: body,
 		Header: http.Header{"Content-Type": {"application/json"}},
 	})
@@ -109,8 +103,8 @@ func (r *Receiver) Send(ctx context.Context, n *notify.Notification) (string, er
 		DedupKey string `json:"dedup_key"`
 	}
 	if json.Unmarshal(resp.Body, &ans) != nil || ans.Status != "success" {
-		r.logger.Warn("PagerDuty accepted the event with an unexpected answer", "notification", n.ID, "status", resp.Status,
-			"answer", r.sender.Redactor.Redact(notifyhttp.Snippet(resp.Body)))
+		r.Logger.Warn("PagerDuty accepted the event with an unexpected answer", "notification", n.ID, "status", resp.Status,
+			"answer", r.Sender.Redactor.Redact(notifyhttp.Snippet(resp.Body)))
 	}
 	return DedupKey(n.GroupKey), nil
 }

@@ -234,13 +234,9 @@ func TestSendResolvedOff(t *testing.T) {
 func TestStatusMapping(t *testing.T) {
 	notifytest.StatusTest{
 		Notification: template.Sample(),
-		New: func(t *testing.T, base string, client *http.Client, logger *slog.Logger) notify.Receiver {
-			r, err := New("p", Config{RoutingKey: routingKey, URL: base + "/v2/enqueue"}, client, logger)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return r
-		},
+		New: notifytest.Build(New, "p", func(base string) Config {
+			return Config{RoutingKey: routingKey, URL: base + "/v2/enqueue"}
+		}),
 	}.Run(t)
 }
 
@@ -248,14 +244,9 @@ func TestNoSecretLeaks(t *testing.T) {
 	notifytest.LeakTest{
 		Secrets:       []string{"LEAKYroutingKEY0123456789abcdefg"},
 		Notifications: notifytest.Notifications(template.Sample()),
-		New: func(t *testing.T, base string, client *http.Client, logger *slog.Logger) (notify.Receiver, any) {
-			cfg := Config{RoutingKey: "LEAKYroutingKEY0123456789abcdefg", URL: base + "/v2/enqueue"}
-			r, err := New("leaky", cfg, client, logger)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return r, cfg
-		},
+		New: notifytest.Build(New, "leaky", func(base string) Config {
+			return Config{RoutingKey: "LEAKYroutingKEY0123456789abcdefg", URL: base + "/v2/enqueue"}
+		}),
 	}.Run(t)
 }
 

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -24,13 +23,14 @@ const (
 	DefaultText   = `{{template "vigil.slack.text" .}}`
 )
 
+// kind names the receiver type in its logs, errors and String.
+const kind = "slack"
+
 // Receiver posts notifications to Slack.
 type Receiver struct {
-	name   string
+	notifyhttp.Base
 	cfg    Config
 	apiURL string
-	sender *notifyhttp.Sender
-	logger *slog.Logger
 	title  *template.Field
 	text   *template.Field
 }
@@ -41,29 +41,22 @@ var _ notify.Receiver = (*Receiver)(nil)
 // address-guarded client, see package netguard).
 func New(name string, cfg Config, client *http.Client, logger *slog.Logger) (*Receiver, error) {
 	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("receiver %q: slack: %w", name, err)
+		return nil, notifyhttp.ConfigError(name, kind, "", err)
 	}
+	red := redact.New(cfg.BotToken).WithURL(cfg.WebhookURL)
 	r := &Receiver{
-		name: name, cfg: cfg, apiURL: notifyhttp.BaseURL(cfg.APIURL, DefaultAPIURL),
-		logger: logger.With("component", "notify", "receiver", name, "kind", "slack"),
+		Base: notifyhttp.NewBase(name, kind, logger, &notifyhttp.Sender{Client: client, Redactor: red, Timeout: cfg.Timeout}),
+		cfg:  cfg, apiURL: notifyhttp.BaseURL(cfg.APIURL, DefaultAPIURL),
 	}
 	var err error
 	if r.title, err = template.NewField("title", cfg.Title, DefaultTitle); err != nil {
-		return nil, fmt.Errorf("receiver %q: slack: title: %w", name, err)
+		return nil, notifyhttp.ConfigError(name, kind, "title", err)
 	}
 	if r.text, err = template.NewField("text", cfg.Text, DefaultText); err != nil {
-		return nil, fmt.Errorf("receiver %q: slack: text: %w", name, err)
+		return nil, notifyhttp.ConfigError(name, kind, "text", err)
 	}
-	red := redact.New(cfg.BotToken).WithURL(cfg.WebhookURL)
-	r.sender = &notifyhttp.Sender{Client: client, Redactor: red, Timeout: cfg.Timeout}
 	return r, nil
 }
-
-// String names the receiver; it never shows the configuration.
-func (r *Receiver) String() string { return "slack receiver " + strconv.Quote(r.name) }
-
-// GoString is String, so that %#v shows no secret either.
-func (r *Receiver) GoString() string { return r.String() }
 
 // Send posts n. With an incoming webhook every notification is a new
 // message and the reference is empty. With a bot token a firing
@@ -74,13 +67,13 @@ func (r *Receiver) Send(ctx context.Context, n *notify.Notification) (string, er
 	if n.Status == notify.Resolved && r.cfg.SendResolved != nil && !*r.cfg.SendResolved {
 		return "", nil
 	}
-	msg := NewMessage(n, r.title.Text(n, r.logger), r.text.Text(n, r.logger))
+	msg := NewMessage(n, r.title.Text(n, r.Logger), r.text.Text(n, r.Logger))
 	if r.cfg.WebhookURL != "" {
 		body, err := json.Marshal(msg)
 		if err != nil {
 			return "", &notify.Error{Permanent: true, Err: fmt.Errorf("encoding the message: %w", err)}
 		}
-		_, err = r.sender.Do(ctx, notifyhttp.Request{
+		_, err = r.Sender.Do(ctx, notifyhttp.Request{
 			Method: http.MethodPost, URL: r.cfg.WebhookURL.Reveal(), Body: body,
 			Header: http.Header{"Content-Type": {"application/json; charset=utf-8"}},
 		})
@@ -97,7 +90,7 @@ func (r *Receiver) Send(ctx context.Context, n *notify.Notification) (string, er
 			case err == nil:
 				return n.Prior, nil
 			case errors.As(err, &ae) && ae.gone():
-				r.logger.Info("the message to update is gone; posting a new one", "notification", n.ID, "error", ae.Code)
+				r.Logger.Info("the message to update is gone; posting a new one", "notification", n.ID, "error", ae.Code)
 			default:
 				return "", err
 			}
@@ -126,7 +119,7 @@ func (r *Receiver) call(ctx context.Context, method string, msg Message) (APIRes
 	if err != nil {
 		return APIResponse{}, &notify.Error{Permanent: true, Err: fmt.Errorf("encoding the message: %w", err)}
 	}
-	resp, err := r.sender.Do(ctx, notifyhttp.Request{
+	resp, err := r.Sender.Do(ctx, notifyhttp.Request{
 		Method: http.MethodPost, URL: r.apiURL + method, Body: body,
 		Header: http.Header{
 			"Content-Type":  {"application/json; charset=utf-8"},
@@ -138,11 +131,11 @@ func (r *Receiver) call(ctx context.Context, method string, msg Message) (APIRes
 	}
 	ar, err := ParseAPIResponse(resp.Body)
 	if err != nil {
-		return APIResponse{}, &notify.Error{Status: resp.Status, Err: r.sender.Redactor.Error(fmt.Errorf("%s: %w", method, err))}
+		return APIResponse{}, &notify.Error{Status: resp.Status, Err: r.Sender.Redactor.Error(fmt.Errorf("%s: %w", method, err))}
 	}
 	if !ar.OK {
 		// The code comes from the server, which may echo anything.
-		ae := &APIError{Method: method, Code: r.sender.Redactor.Redact(notifyhttp.Snippet([]byte(ar.Error)))}
+		ae := &APIError{Method: method, Code: r.Sender.Redactor.Redact(notifyhttp.Snippet([]byte(ar.Error)))}
 		return APIResponse{}, &notify.Error{
 			Status: resp.Status, Permanent: ae.permanent(), RetryAfter: notifyhttp.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now()),
 			Err: ae,

@@ -136,7 +136,7 @@ func TestMessageGolden(t *testing.T) {
 	}
 	for _, st := range []notify.Status{notify.Firing, notify.Acknowledged, notify.Resolved} {
 		n.Status = st
-		b, _ := json.Marshal(NewMessage(n, r.title.Text(n, r.logger), r.text.Text(n, r.logger)))
+		b, _ := json.Marshal(NewMessage(n, r.title.Text(n, r.Logger), r.text.Text(n, r.Logger)))
 		checkBlockKit(t, b)
 		notifytest.GoldenJSON(t, *update, "message-"+string(st)+".golden.json", b)
 	}
@@ -369,17 +369,12 @@ func TestStatusMapping(t *testing.T) {
 		t.Run(mode, func(t *testing.T) {
 			notifytest.StatusTest{
 				Notification: template.Sample(),
-				New: func(t *testing.T, base string, client *http.Client, logger *slog.Logger) notify.Receiver {
-					cfg := Config{WebhookURL: secret.Secret(base + "/services/x")}
+				New: notifytest.Build(New, "s", func(base string) Config {
 					if mode == "bot" {
-						cfg = Config{BotToken: "xoxb-1", Channel: "C1", APIURL: base}
+						return Config{BotToken: "xoxb-1", Channel: "C1", APIURL: base}
 					}
-					r, err := New("s", cfg, client, logger)
-					if err != nil {
-						t.Fatal(err)
-					}
-					return r
-				},
+					return Config{WebhookURL: secret.Secret(base + "/services/x")}
+				}),
 			}.Run(t)
 		})
 	}
@@ -390,28 +385,18 @@ func TestNoSecretLeaks(t *testing.T) {
 		notifytest.LeakTest{
 			Secrets:       []string{"T0LEAKTEAM/B0LEAKBOT/leakyWebhookToken123"},
 			Notifications: notifytest.Notifications(template.Sample()),
-			New: func(t *testing.T, base string, client *http.Client, logger *slog.Logger) (notify.Receiver, any) {
-				cfg := Config{WebhookURL: secret.Secret(base + "/services/T0LEAKTEAM/B0LEAKBOT/leakyWebhookToken123")}
-				r, err := New("leaky", cfg, client, logger)
-				if err != nil {
-					t.Fatal(err)
-				}
-				return r, cfg
-			},
+			New: notifytest.Build(New, "leaky", func(base string) Config {
+				return Config{WebhookURL: secret.Secret(base + "/services/T0LEAKTEAM/B0LEAKBOT/leakyWebhookToken123")}
+			}),
 		}.Run(t)
 	})
 	t.Run("bot", func(t *testing.T) {
 		notifytest.LeakTest{
 			Secrets:       []string{"xoxb-LEAKY-bot-token-4242"},
 			Notifications: notifytest.Notifications(template.Sample()),
-			New: func(t *testing.T, base string, client *http.Client, logger *slog.Logger) (notify.Receiver, any) {
-				cfg := Config{BotToken: "xoxb-LEAKY-bot-token-4242", Channel: "C0LEAK", APIURL: base + "/api/"}
-				r, err := New("leaky", cfg, client, logger)
-				if err != nil {
-					t.Fatal(err)
-				}
-				return r, cfg
-			},
+			New: notifytest.Build(New, "leaky", func(base string) Config {
+				return Config{BotToken: "xoxb-LEAKY-bot-token-4242", Channel: "C0LEAK", APIURL: base + "/api/"}
+			}),
 		}.Run(t)
 	})
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strconv"
 
 	"github.com/vigil-sec/vigil/internal/notify"
 	"github.com/vigil-sec/vigil/internal/notify/field"
@@ -21,14 +20,15 @@ const (
 	DefaultText  = `{{template "vigil.markdown" .}}`
 )
 
+// kind names the receiver type in its logs, errors and String.
+const kind = "teams"
+
 // Receiver posts notifications to a Teams Workflows webhook.
 type Receiver struct {
-	name   string
-	cfg    Config
-	sender *notifyhttp.Sender
-	logger *slog.Logger
-	title  *template.Field
-	text   *template.Field
+	notifyhttp.Base
+	cfg   Config
+	title *template.Field
+	text  *template.Field
 }
 
 var _ notify.Receiver = (*Receiver)(nil)
@@ -37,25 +37,22 @@ var _ notify.Receiver = (*Receiver)(nil)
 // address-guarded client, see package netguard).
 func New(name string, cfg Config, client *http.Client, logger *slog.Logger) (*Receiver, error) {
 	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("receiver %q: teams: %w", name, err)
+		return nil, notifyhttp.ConfigError(name, kind, "", err)
 	}
-	r := &Receiver{name: name, cfg: cfg, logger: logger.With("component", "notify", "receiver", name, "kind", "teams")}
+	red := redact.New().WithURL(cfg.WebhookURL)
+	r := &Receiver{
+		Base: notifyhttp.NewBase(name, kind, logger, &notifyhttp.Sender{Client: client, Redactor: red, Timeout: cfg.Timeout}),
+		cfg:  cfg,
+	}
 	var err error
 	if r.title, err = template.NewField("title", cfg.Title, DefaultTitle); err != nil {
-		return nil, fmt.Errorf("receiver %q: teams: title: %w", name, err)
+		return nil, notifyhttp.ConfigError(name, kind, "title", err)
 	}
 	if r.text, err = template.NewField("text", cfg.Text, DefaultText); err != nil {
-		return nil, fmt.Errorf("receiver %q: teams: text: %w", name, err)
+		return nil, notifyhttp.ConfigError(name, kind, "text", err)
 	}
-	r.sender = &notifyhttp.Sender{Client: client, Redactor: redact.New().WithURL(cfg.WebhookURL), Timeout: cfg.Timeout}
 	return r, nil
 }
-
-// String names the receiver; it never shows the configuration.
-func (r *Receiver) String() string { return "teams receiver " + strconv.Quote(r.name) }
-
-// GoString is String, so that %#v shows no secret either.
-func (r *Receiver) GoString() string { return r.String() }
 
 // Send posts n as an Adaptive Card. It returns no reference: a Workflows
 // webhook cannot update a message.
@@ -63,11 +60,11 @@ func (r *Receiver) Send(ctx context.Context, n *notify.Notification) (string, er
 	if n.Status == notify.Resolved && r.cfg.SendResolved != nil && !*r.cfg.SendResolved {
 		return "", nil
 	}
-	body, err := json.Marshal(NewMessage(n, r.title.Text(n, r.logger), r.text.Text(n, r.logger)))
+	body, err := json.Marshal(NewMessage(n, r.title.Text(n, r.Logger), r.text.Text(n, r.Logger)))
 	if err != nil {
 		return "", &notify.Error{Permanent: true, Err: fmt.Errorf("encoding the card: %w", err)}
 	}
-	_, err = r.sender.Do(ctx, notifyhttp.Request{
+	_, err = r.Sender.Do(ctx, notifyhttp.Request{
 		Method: http.MethodPost, URL: r.cfg.WebhookURL.Reveal(), Body: body,
 		Header: http.Header{"Content-Type": {"application/json"}},
 	})

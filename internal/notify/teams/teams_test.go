@@ -111,7 +111,7 @@ func TestCardGolden(t *testing.T) {
 	n := template.Sample()
 	for _, st := range []notify.Status{notify.Firing, notify.Acknowledged, notify.Resolved} {
 		n.Status = st
-		b, _ := json.Marshal(NewMessage(n, r.title.Text(n, r.logger), r.text.Text(n, r.logger)))
+		b, _ := json.Marshal(NewMessage(n, r.title.Text(n, r.Logger), r.text.Text(n, r.Logger)))
 		checkCard(t, b)
 		notifytest.GoldenJSON(t, *update, "card-"+string(st)+".golden.json", b)
 	}
@@ -176,13 +176,9 @@ func TestRequestFormat(t *testing.T) {
 func TestStatusMapping(t *testing.T) {
 	notifytest.StatusTest{
 		Notification: template.Sample(),
-		New: func(t *testing.T, base string, client *http.Client, logger *slog.Logger) notify.Receiver {
-			r, err := New("t", Config{WebhookURL: secret.Secret(base + "/workflows/x")}, client, logger)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return r
-		},
+		New: notifytest.Build(New, "t", func(base string) Config {
+			return Config{WebhookURL: secret.Secret(base + "/workflows/x")}
+		}),
 	}.Run(t)
 }
 
@@ -190,14 +186,9 @@ func TestNoSecretLeaks(t *testing.T) {
 	notifytest.LeakTest{
 		Secrets:       []string{"leakyWorkflowID0042", "leakySIGvalue-QrStUvWxYz"},
 		Notifications: notifytest.Notifications(template.Sample()),
-		New: func(t *testing.T, base string, client *http.Client, logger *slog.Logger) (notify.Receiver, any) {
-			cfg := Config{WebhookURL: secret.Secret(base + "/workflows/leakyWorkflowID0042/triggers/manual/paths/invoke?api-version=2016-06-01&sig=leakySIGvalue-QrStUvWxYz")}
-			r, err := New("leaky", cfg, client, logger)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return r, cfg
-		},
+		New: notifytest.Build(New, "leaky", func(base string) Config {
+			return Config{WebhookURL: secret.Secret(base + "/workflows/leakyWorkflowID0042/triggers/manual/paths/invoke?api-version=2016-06-01&sig=leakySIGvalue-QrStUvWxYz")}
+		}),
 	}.Run(t)
 }
 

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/vigil-sec/vigil/internal/notify"
@@ -14,13 +13,14 @@ import (
 	"github.com/vigil-sec/vigil/internal/notify/redact"
 )
 
+// kind names the receiver type in its logs, errors and String.
+const kind = "webhook"
+
 // Receiver posts notifications to a webhook.
 type Receiver struct {
-	name   string
-	cfg    Config
-	sender *notifyhttp.Sender
-	logger *slog.Logger
-	now    func() time.Time
+	notifyhttp.Base
+	cfg Config
+	now func() time.Time
 }
 
 var _ notify.Receiver = (*Receiver)(nil)
@@ -29,27 +29,19 @@ var _ notify.Receiver = (*Receiver)(nil)
 // address-guarded client, see package netguard).
 func New(name string, cfg Config, client *http.Client, logger *slog.Logger) (*Receiver, error) {
 	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("receiver %q: webhook: %w", name, err)
+		return nil, notifyhttp.ConfigError(name, kind, "", err)
 	}
 	red := redact.New(cfg.Secret).WithURL(cfg.URL)
 	for _, v := range cfg.Headers {
 		red = red.With(v)
 	}
-	r := &Receiver{
-		name: name, cfg: cfg, now: time.Now,
-		logger: logger.With("component", "notify", "receiver", name, "kind", "webhook"),
-	}
-	r.sender = &notifyhttp.Sender{Client: client, Redactor: red, Timeout: cfg.Timeout, Now: r.clock}
+	r := &Receiver{cfg: cfg, now: time.Now}
+	r.Base = notifyhttp.NewBase(name, kind, logger,
+		&notifyhttp.Sender{Client: client, Redactor: red, Timeout: cfg.Timeout, Now: r.clock})
 	return r, nil
 }
 
 func (r *Receiver) clock() time.Time { return r.now() }
-
-// String names the receiver; it never shows the configuration.
-func (r *Receiver) String() string { return "webhook receiver " + strconv.Quote(r.name) }
-
-// GoString is String, so that %#v shows no secret either.
-func (r *Receiver) GoString() string { return r.String() }
 
 // Send posts n's payload. It returns no reference.
 func (r *Receiver) Send(ctx context.Context, n *notify.Notification) (string, error) {
@@ -60,11 +52,11 @@ func (r *Receiver) Send(ctx context.Context, n *notify.Notification) (string, er
 	if err != nil {
 		return "", err
 	}
-	resp, err := r.sender.Do(ctx, req)
+	resp, err := r.Sender.Do(ctx, req)
 	if err != nil {
 		return "", err
 	}
-	r.logger.Debug("notification delivered", "notification", n.ID, "status", resp.Status)
+	r.Logger.Debug("notification delivered", "notification", n.ID, "status", resp.Status)
 	return "", nil
 }
 

@@ -173,13 +173,9 @@ func TestSendResolved(t *testing.T) {
 func TestStatusMapping(t *testing.T) {
 	notifytest.StatusTest{
 		Notification: template.Sample(),
-		New: func(t *testing.T, base string, client *http.Client, logger *slog.Logger) notify.Receiver {
-			r, err := New("w", Config{URL: secret.Secret(base + "/hook")}, client, logger)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return r
-		},
+		New: notifytest.Build(New, "w", func(base string) Config {
+			return Config{URL: secret.Secret(base + "/hook")}
+		}),
 	}.Run(t)
 }
 
@@ -188,18 +184,13 @@ func TestNoSecretLeaks(t *testing.T) {
 	notifytest.LeakTest{
 		Secrets:       secrets,
 		Notifications: notifytest.Notifications(template.Sample()),
-		New: func(t *testing.T, base string, client *http.Client, logger *slog.Logger) (notify.Receiver, any) {
-			cfg := Config{
+		New: notifytest.Build(New, "leaky", func(base string) Config {
+			return Config{
 				URL:     secret.Secret(strings.Replace(base, "http://", "http://user:basicPASS-13579@", 1) + "/hooks/pathTOKEN0123456789?token=queryTOKEN987654321"),
 				Secret:  "hmacKEY-abcdefghij",
 				Headers: map[string]secret.Secret{"X-Api-Key": "headerVALUE-zyxwvut"},
 			}
-			r, err := New("leaky", cfg, client, logger)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return r, cfg
-		},
+		}),
 	}.Run(t)
 }
 
