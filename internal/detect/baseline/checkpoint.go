@@ -11,7 +11,7 @@ import (
 	"github.com/vigil-sec/vigil/internal/detect/state"
 )
 
-// Checkpoint format, version 1, in the body of a state file (see package
+// Checkpoint format, version 2, in the body of a state file (see package
 // state for the frame: magic, version, checksum):
 //
 //	hash seed: uvarint
@@ -28,13 +28,17 @@ import (
 //	  first_seen: start: varint; combinations: uvarint count, by hash, each: hash: uvarint; seen: varint
 //	    keys: bool, then uvarint count, by hash, each: hash: uvarint; seen, first: varint
 //
+// Version 1 held the same fields with key hashes of an earlier hash
+// function; its hashes cannot be recomputed (rate keys and combinations
+// are kept as hashes alone), so it is refused and the rules learn anew.
+//
 // Restoring matches rules by id and keeps the state of those whose digest
 // (kind, events, except, key, new, value, bucket, seasonality) is
 // unchanged, so a checkpoint also carries state across a rule reload.
 
 const (
 	checkpointMagic   = "VIGILBSL"
-	checkpointVersion = 1
+	checkpointVersion = 2
 	// Bounds of what a checkpoint may hold, beyond which it is corrupt.
 	maxSnapshotRules   = 1 << 16
 	maxSnapshotOpen    = 1 << 16
@@ -171,11 +175,7 @@ func (e *Evaluator) Restore(r io.Reader) error {
 		return err
 	}
 	dropped := 0
-	err = state.Read(r, checkpointMagic, checkpointVersion, state.Limits{}, func(d *state.Decoder, _ uint64) error {
-		var derr error
-		dropped, derr = e.decode(d, fresh)
-		return derr
-	})
+	err = state.Read(r, checkpointMagic, checkpointVersion, state.Limits{}, e.body(fresh, &dropped))
 	if err != nil {
 		if fresh, ferr := e.freshRules(); ferr == nil {
 			e.install(fresh, false)
@@ -200,11 +200,7 @@ func (e *Evaluator) LoadCheckpoint(path string) error {
 		return err
 	}
 	dropped := 0
-	err = state.ReadFile(path, checkpointMagic, checkpointVersion, state.Limits{}, func(d *state.Decoder, _ uint64) error {
-		var derr error
-		dropped, derr = e.decode(d, fresh)
-		return derr
-	})
+	err = state.ReadFile(path, checkpointMagic, checkpointVersion, state.Limits{}, e.body(fresh, &dropped))
 	e.lastSave = e.opts.Clock()
 	if errors.Is(err, fs.ErrNotExist) {
 		if fresh, ferr := e.freshRules(); ferr == nil {
@@ -225,6 +221,19 @@ func (e *Evaluator) LoadCheckpoint(path string) error {
 			"rules", dropped, "path", path)
 	}
 	return nil
+}
+
+// body returns the reader of a checkpoint's body into fresh, which sets
+// dropped to the number of rules whose state is dropped.
+func (e *Evaluator) body(fresh []*ruleState, dropped *int) func(*state.Decoder, uint64) error {
+	return func(d *state.Decoder, version uint64) error {
+		if version < checkpointVersion {
+			return fmt.Errorf("%w: format version %d was written by an earlier version of Vigil, whose key hashes this one no longer computes", state.ErrCorrupt, version)
+		}
+		var err error
+		*dropped, err = e.decode(d, fresh)
+		return err
+	}
 }
 
 // freshRules compiles the rules again with empty state.

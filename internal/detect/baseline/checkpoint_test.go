@@ -2,7 +2,9 @@ package baseline_test
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
+	"hash/crc32"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -81,6 +83,9 @@ func TestCheckpointDamaged(t *testing.T) {
 	flipped[len(flipped)/2] ^= 0x40
 	future := bytes.Clone(good)
 	future[8] = 9 // the version, right after the magic
+	older := bytes.Clone(good)
+	older[8] = 1
+	older = binary.LittleEndian.AppendUint32(older[:len(older)-4], crc32.Checksum(older[:len(older)-4], crc32.MakeTable(crc32.Castagnoli)))
 	dir := t.TempDir()
 	tests := []struct {
 		name string
@@ -93,6 +98,7 @@ func TestCheckpointDamaged(t *testing.T) {
 		{"one byte short", good[:len(good)-1], "truncated"},
 		{"bit flipped", flipped, "corrupt checkpoint"},
 		{"newer version", future, "format version 9"},
+		{"older version", older, "format version 1 was written by an earlier version"},
 		{"another file", []byte("VIGILCOR\x01rest of a correlation checkpoint"), "not a \"VIGILBSL\" checkpoint"},
 		{"trailing data", append(bytes.Clone(good), 0), "data after the checksum"},
 	}

@@ -550,6 +550,7 @@ func (e *Evaluator) add(rs *ruleState, b int64, r *record, batch *Batch, t int64
 		bk.sum += m.v
 		ob.addID(bk, ev.t, batch.view(ev.id))
 	}
+	bk.n += int64(r.counted)
 }
 
 func (rs *ruleState) keyValues(key string) []KeyValue {

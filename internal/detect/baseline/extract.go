@@ -52,7 +52,7 @@ type Batch struct {
 	// index finds the record of a rule, bucket and key hash, for merging;
 	// slots of another generation are empty.
 	index []mergeSlot
-	gen   uint32
+	gen   uint16
 }
 
 // contribution is one more event of a merged record.
@@ -62,13 +62,20 @@ type contribution struct {
 	v    float64
 }
 
-// mergeSlot is a slot of a batch's index: a hash of a record's rule,
-// bucket and key hash, and the record.
+// mergeSlot is a slot of a batch's index, eight bytes so that the index
+// of a batch stays in the first-level cache: the high half of a hash of a
+// record's rule, bucket and key hash (its low bits pick the slot), and the
+// record.
 type mergeSlot struct {
-	tag uint64
-	rec int32
-	gen uint32
+	tag uint32
+	rec uint16
+	gen uint16
 }
+
+// maxMergeRecs bounds the records a batch indexes for merging (a
+// mergeSlot holds a record's position in 16 bits); records past it are
+// applied one by one.
+const maxMergeRecs = 1<<16 - 1
 
 // extracted is one event of a batch.
 type extracted struct {
@@ -91,6 +98,13 @@ type record struct {
 	// The record's further events, in order (merged records only), in
 	// more; -1 when none.
 	first, last int32
+	// counted is the number of further events of a rule without a value
+	// that were merged into the record by their count alone: at least
+	// MaxEventIDs events of the record are earlier than each of them, so
+	// none of them can be among the event IDs a bucket keeps.
+	counted int32
+	kept    int32 // the record's own event and its further events in more
+	maxT    int64 // the latest time of those
 }
 
 // NewExtractor returns an Extractor of events for e.
@@ -138,20 +152,24 @@ func (b *Batch) reset() {
 // merged returns the record of rule, bucket bk and hash h in the batch,
 // or -1 after indexing position i for it.
 func (b *Batch) merged(rule int32, bk int32, h uint64, i int32) int32 {
+	if i >= maxMergeRecs {
+		return -1
+	}
 	if 3*len(b.index) < 4*(len(b.recs)+1) {
 		b.growIndex()
 	}
-	tag := mergeTag(rule, bk, h)
+	hash := mergeTag(rule, bk, h)
+	tag := uint32(hash >> 32)
 	mask := uint64(len(b.index) - 1)
-	for j := tag & mask; ; j = (j + 1) & mask {
+	for j := hash & mask; ; j = (j + 1) & mask {
 		s := &b.index[j]
 		if s.gen != b.gen {
-			*s = mergeSlot{tag: tag, rec: i, gen: b.gen}
+			*s = mergeSlot{tag: tag, rec: uint16(i), gen: b.gen}
 			return -1
 		}
 		if s.tag == tag {
 			if r := &b.recs[s.rec]; r.h == h && r.bk == bk && r.rule == rule {
-				return s.rec
+				return int32(s.rec)
 			}
 		}
 	}
@@ -172,7 +190,8 @@ func (b *Batch) growIndex() {
 		if s.gen != b.gen {
 			continue
 		}
-		j := s.tag & mask
+		r := &b.recs[s.rec]
+		j := mergeTag(r.rule, r.bk, r.h) & mask
 		for b.index[j].gen == b.gen {
 			j = (j + 1) & mask
 		}
@@ -217,13 +236,14 @@ func (x *Extractor) Extract(ev *event.Event) {
 		clear(x.spanGen)
 	}
 	id := b.put(ev.ID)
-	minute := floorDiv(ev.Time.UnixNano(), minuteNs)
+	t := ev.Time.UnixNano()
+	minute := floorDiv(t, minuteNs)
 	for _, c := range cands {
 		rs := e.rules[c.rule]
 		if !rs.matches(&x.x, c.events) {
 			continue
 		}
-		r := record{rule: c.rule, first: -1, last: -1}
+		r := record{rule: c.rule, first: -1, last: -1, kept: 1, maxT: t}
 		var ok bool
 		if r.h, r.eh, ok = x.hashKey(rs); !ok {
 			r.noKey = true
@@ -237,7 +257,7 @@ func (x *Extractor) Extract(ev *event.Event) {
 		if x.merge && !r.noVal {
 			r.bk = int32(floorDiv(minute, rs.bucketMin) * rs.bucketMin)
 			if i := b.merged(c.rule, r.bk, r.h, int32(len(b.recs))); i >= 0 {
-				b.addTo(i, int32(len(b.events)), r.v)
+				b.addTo(i, int32(len(b.events)), r.v, t, rs.value == nil)
 				continue
 			}
 		}
@@ -251,14 +271,22 @@ func (x *Extractor) Extract(ev *event.Event) {
 		b.recs = append(b.recs, r)
 	}
 	x.x.ev = nil
-	b.events = append(b.events, extracted{t: ev.Time.UnixNano(), cands: cands, id: id, end: int32(len(b.recs))})
+	b.events = append(b.events, extracted{t: t, cands: cands, id: id, end: int32(len(b.recs))})
 }
 
-// addTo merges event ev, which adds v, into record i.
-func (b *Batch) addTo(i, ev int32, v float64) {
+// addTo merges event ev of time t, which adds v, into record i. With
+// countOnly (the rule has no value), an event later than MaxEventIDs
+// events of the record is only counted.
+func (b *Batch) addTo(i, ev int32, v float64, t int64, countOnly bool) {
+	r := &b.recs[i]
+	if countOnly && r.kept >= MaxEventIDs && t > r.maxT {
+		r.counted++
+		return
+	}
+	r.kept++
+	r.maxT = max(r.maxT, t)
 	c := int32(len(b.more))
 	b.more = append(b.more, contribution{ev: ev, next: -1, v: v})
-	r := &b.recs[i]
 	if r.last >= 0 {
 		b.more[r.last].next = c
 	} else {
@@ -331,7 +359,7 @@ func (e *Evaluator) apply(b *Batch, ev *extracted, recs []record, emit func(Matc
 		rs := e.rules[r.rule]
 		bk := floorDiv(minute, rs.bucketMin) * rs.bucketMin
 		if (bk+rs.bucketMin)*minuteNs <= rs.frontier {
-			e.stats.Late += 1 + b.merges(r)
+			e.stats.Late += 1 + r.merges()
 			continue
 		}
 		if r.noKey {
@@ -361,10 +389,6 @@ func (e *Evaluator) apply(b *Batch, ev *extracted, recs []record, emit func(Matc
 }
 
 // merges returns the number of events merged into r after its own.
-func (b *Batch) merges(r *record) int64 {
-	n := int64(0)
-	for c := r.first; c >= 0; c = b.more[c].next {
-		n++
-	}
-	return n
+func (r *record) merges() int64 {
+	return int64(r.kept-1) + int64(r.counted)
 }

@@ -158,6 +158,48 @@ func TestHuntKeepsOneBucketPerCombination(t *testing.T) {
 	}
 }
 
+// TestMergedEventIDs checks that a batch that merges many events of one
+// combination keeps the event IDs a bucket would keep event by event: the
+// earliest by time, then ID, whatever their order in the batch, ties of
+// time included; and that every merged event is counted.
+func TestMergedEventIDs(t *testing.T) {
+	rules := mustRules(t, "id: fs\ntitle: FS\nkind: first_seen\nevents: [{source: aws.cloudtrail}]\nkey: [principal]\nnew: [action]\nlearning: 0s\n")
+	var evs []*event.Event
+	add := func(sec int, id string) {
+		evs = append(evs, &event.Event{Time: t0.Add(time.Duration(sec) * time.Second), Source: event.SourceCloudTrail, Principal: "p", Action: "a", ID: id})
+	}
+	for i := 0; i < 12; i++ { // one time, IDs rising
+		add(5, fmt.Sprintf("z-%02d", i))
+	}
+	for i := 0; i < 12; i++ { // in order
+		add(6+i, fmt.Sprintf("in-%02d", i))
+	}
+	for i := 30; i > 0; i-- { // the time of the first, IDs falling and lower
+		add(5, fmt.Sprintf("a-tie-%02d", i))
+	}
+	for i := 0; i < 5; i++ { // earlier than all
+		add(1, fmt.Sprintf("early-%d", i))
+	}
+	for i := 0; i < 20; i++ { // later than all
+		add(59, fmt.Sprintf("late-%d", i))
+	}
+	want := runAll(mustNew(t, rules, baseline.Options{Lateness: time.Minute}), evs)
+	if len(want) != 1 || want[0].Events != int64(len(evs)) || len(want[0].EventIDs) != baseline.MaxEventIDs {
+		t.Fatalf("reference: %+v", want)
+	}
+	e := mustNew(t, rules, baseline.Options{Lateness: baseline.Unbounded})
+	x := e.NewExtractor()
+	for _, ev := range evs {
+		x.Extract(ev)
+	}
+	var got []baseline.Match
+	e.Apply(x.Take(nil), collect(&got))
+	e.Flush(collect(&got))
+	if diff := gocmp.Diff(summarize(want), summarize(got)); diff != "" {
+		t.Errorf("one merged batch (-event by event +merged):\n%s", diff)
+	}
+}
+
 // TestEventMemoryReused checks that the evaluator keeps nothing of an
 // event's memory: decoders reuse it for the next event, which is
 // simulated here by writing every event's strings into one buffer.

@@ -87,13 +87,23 @@ type evctx struct {
 	hash  []uint64
 	seed  uint64 // of hashString
 	geoOK bool
-	geoV  [2]string
-	// Recent GeoIP answers, user agent families and roles of sessions:
-	// addresses, clients and sessions repeat.
-	geoCache cache[[2]string]
-	agents   cache[string]
-	roles    cache[string]
+	geoV  geoAnswer
+	// Recent GeoIP answers, user agent families and roles of sessions,
+	// with the hashes of the values: addresses, clients and sessions
+	// repeat.
+	geoCache cache[geoAnswer]
+	agents   cache[hashed]
+	roles    cache[hashed]
 }
+
+// hashed is a derived value and its hash under the evaluator's seed.
+type hashed struct {
+	v string
+	h uint64
+}
+
+// geoAnswer is the ASN and country of an address.
+type geoAnswer [2]hashed
 
 func (x *evctx) init(fields int) {
 	x.vgen = make([]uint32, fields)
@@ -117,8 +127,7 @@ func (x *evctx) reset(ev *event.Event) {
 // "" when absent. The value may share the event's memory, which a decoder
 // reuses for the next event: nothing keeps it beyond the event.
 func (x *evctx) get(f *fieldRef) string {
-	vg := x.vgen[f.id]
-	if vg == x.gen {
+	if x.vgen[f.id] == x.gen {
 		return x.val[f.id]
 	}
 	var v string
@@ -128,7 +137,9 @@ func (x *evctx) get(f *fieldRef) string {
 	case fieldRaw:
 		v = x.ev.Raw.First(f.path).Str()
 	default:
-		v = x.derive(f.kind)
+		d := x.derive(f.kind)
+		v = d.v
+		x.hash[f.id], x.hgen[f.id] = d.h, x.gen
 	}
 	if len(v) > maxValueLen {
 		v = v[:maxValueLen]
@@ -148,7 +159,9 @@ func (x *evctx) hashOf(f *fieldRef) uint64 {
 	return h
 }
 
-func (x *evctx) derive(k fieldKind) string {
+// derive returns the value of a derived field, cut to maxValueLen, and
+// its hash.
+func (x *evctx) derive(k fieldKind) hashed {
 	switch k {
 	case fieldASN, fieldCountry:
 		if !x.geoOK {
@@ -160,32 +173,40 @@ func (x *evctx) derive(k fieldKind) string {
 		return x.geoV[1]
 	case fieldRole:
 		if x.ev.PrincipalType != "AssumedRole" {
-			return roleOf(x.ev)
+			return x.hashed(roleOf(x.ev))
 		}
 		// A session's role never changes: remember it by session ARN.
-		return x.roles.get(x.ev.Principal, func(string) string { return strings.Clone(roleOf(x.ev)) })
+		return x.roles.get(x.ev.Principal, func(string) hashed { return x.hashed(strings.Clone(roleOf(x.ev))) })
 	case fieldUAFamily:
-		return x.agents.get(x.ev.UserAgent, userAgentFamily)
+		return x.agents.get(x.ev.UserAgent, func(ua string) hashed { return x.hashed(userAgentFamily(ua)) })
 	}
-	return ""
+	return hashed{h: hashString(x.seed, "")}
+}
+
+// hashed returns v, cut to maxValueLen, with its hash.
+func (x *evctx) hashed(v string) hashed {
+	if len(v) > maxValueLen {
+		v = v[:maxValueLen]
+	}
+	return hashed{v: v, h: hashString(x.seed, v)}
 }
 
 // geoOf returns the ASN and country of an address, through the cache.
-func (x *evctx) geoOf(s string) [2]string {
+func (x *evctx) geoOf(s string) geoAnswer {
 	if s == "" {
-		return [2]string{}
+		return geoAnswer{x.hashed(""), x.hashed("")}
 	}
-	return x.geoCache.get(s, func(s string) [2]string {
-		var g [2]string
+	return x.geoCache.get(s, func(s string) geoAnswer {
+		var asn, country string
 		if ip, err := netip.ParseAddr(s); err == nil {
 			if x.geo.ASN != nil {
-				g[0], _ = x.geo.ASN(ip)
+				asn, _ = x.geo.ASN(ip)
 			}
 			if x.geo.Country != nil {
-				g[1], _ = x.geo.Country(ip)
+				country, _ = x.geo.Country(ip)
 			}
 		}
-		return g
+		return geoAnswer{x.hashed(asn), x.hashed(country)}
 	})
 }
 
@@ -206,17 +227,32 @@ type cacheEntry[V any] struct {
 
 const (
 	cacheSize = 8192
-	memoSize  = 512 // a power of two
-	// memoSeed keys the hash that picks memo slots; arguments made to
-	// share a slot only cost map lookups.
-	memoSeed = 0x9e3779b97f4a7c15
+	memoBits  = 9
+	memoSize  = 1 << memoBits
 )
+
+// memoSlot picks the memo slot of an argument from its length and its
+// first and last eight bytes: cheaper than hashing all of a long user
+// agent, and arguments that share a slot only cost map lookups.
+func memoSlot(k string) int {
+	var a, b uint64
+	switch n := len(k); {
+	case n >= 8:
+		a, b = le64(k), le64(k[n-8:])
+	case n >= 4:
+		a, b = le32(k), le32(k[n-4:])
+	case n > 0:
+		a = uint64(k[0])<<16 | uint64(k[n>>1])<<8 | uint64(k[n-1])
+	}
+	h := (a^uint64(len(k)))*0x9e3779b97f4a7c15 ^ b*0xc2b2ae3d27d4eb4f
+	return int(h >> (64 - memoBits))
+}
 
 func (c *cache[V]) get(k string, compute func(string) V) V {
 	if c.memo == nil {
 		c.memo = make([]cacheEntry[V], memoSize)
 	}
-	slot := &c.memo[hashString(memoSeed, k)&(memoSize-1)]
+	slot := &c.memo[memoSlot(k)]
 	if slot.ok && slot.k == k {
 		return slot.v
 	}
@@ -376,36 +412,48 @@ func sourcesOf(r *Rule) []string {
 	return out
 }
 
-// hashString hashes s with a 64-bit keyed hash that reads eight bytes at
-// a time (a 128-bit multiply folds each word into the state). The seed is
-// random per evaluator and kept in checkpoints, so hashes are stable
-// across restarts while values made to collide cannot be computed
-// offline.
+// hashString hashes s with a 64-bit keyed hash that folds sixteen bytes
+// at a time into its state with a 128-bit multiply; the state enters both
+// factors, so no input can zero a factor without knowing the seed. Short
+// strings are read as at most four overlapping words. The seed is random
+// per evaluator and kept in checkpoints, so hashes are stable across
+// restarts while values made to collide cannot be computed offline.
 func hashString(seed uint64, s string) uint64 {
 	const (
 		p0 = 0xa0761d6478bd642f
 		p1 = 0xe7037ed1a0b428db
 		p2 = 0x8ebc6af09c88c6e3
+		p3 = 0x589965cc75374cc3
 	)
-	h := seed ^ p0 ^ uint64(len(s))*p1
-	for len(s) >= 8 {
-		h = mum(h^le64(s)^p1, h^p2)
-		s = s[8:]
-	}
-	if len(s) > 0 {
-		var w uint64
-		for i := 0; i < len(s); i++ {
-			w |= uint64(s[i]) << (8 * i)
+	n := len(s)
+	h := seed ^ p0
+	var a, b uint64
+	switch {
+	case n > 16:
+		for t := s; len(t) > 16; t = t[16:] {
+			h = mum(le64(t)^h^p1, le64(t[8:])^h^p2)
 		}
-		h = mum(h^w^p2, h^p0)
+		a, b = le64(s[n-16:]), le64(s[n-8:])
+	case n >= 4:
+		q := n >> 3 << 2 // 0 below eight bytes, else 4: the words overlap
+		a = le32(s)<<32 | le32(s[q:])
+		b = le32(s[n-4:])<<32 | le32(s[n-4-q:])
+	case n > 0:
+		a = uint64(s[0])<<16 | uint64(s[n>>1])<<8 | uint64(s[n-1])
 	}
-	return mum(h^p1, uint64(len(s))^p2)
+	h = mum(a^h^p1, b^h^p2)
+	return mum(h^p3, uint64(n)^p0)
 }
 
 func le64(s string) uint64 {
 	_ = s[7]
 	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
 		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+}
+
+func le32(s string) uint64 {
+	_ = s[3]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24
 }
 
 func mum(a, b uint64) uint64 {

@@ -94,10 +94,10 @@ func FuzzParseSuite(f *testing.F) {
 	})
 }
 
-// frame wraps a checkpoint body in the magic, version 1 and a valid
+// frame wraps a checkpoint body in the magic, version 2 and a valid
 // checksum, so that fuzzing reaches the decoder behind the checksum.
 func frame(body []byte) []byte {
-	b := append([]byte("VIGILBSL"), 1)
+	b := append([]byte("VIGILBSL"), 2)
 	b = append(b, body...)
 	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, crc32.MakeTable(crc32.Castagnoli)))
 }

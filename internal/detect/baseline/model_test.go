@@ -132,6 +132,22 @@ func TestHash(t *testing.T) {
 			t.Errorf("%q: the hash is not a function of seed and value", s)
 		}
 	}
+	// Every byte of every length counts, whatever its position among the
+	// overlapping words that short strings are read as.
+	base := []byte("arn:aws:sts::111122223333:assumed-role/orders-api-role/orders-api-0123456789")
+	for n := 1; n <= len(base); n++ {
+		h := hashString(7, string(base[:n]))
+		for i := 0; i < n; i++ {
+			b := append([]byte(nil), base[:n]...)
+			b[i] ^= 0x20
+			if hashString(7, string(b)) == h {
+				t.Errorf("length %d: changing byte %d leaves the hash", n, i)
+			}
+		}
+		if hashString(7, string(base[:n-1])+"\x00") == h && base[n-1] != 0 {
+			t.Errorf("length %d: the last byte does not count", n)
+		}
+	}
 	if combine(combine(tupleSeed, 1), 2) == combine(combine(tupleSeed, 2), 1) {
 		t.Error("the hash of a list does not depend on the order")
 	}
