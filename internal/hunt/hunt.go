@@ -14,9 +14,10 @@
 // Baseline rules (rate spikes and first-seen behaviour) see every event.
 // Each worker reads its events for them (baseline.Extractor), and one
 // baseline.Evaluator, made with Lateness baseline.Unbounded, counts what
-// they read in input order and closes every bucket at the end, in event
-// time, so its matches do not depend on the order of the inputs either.
-// They come out last.
+// they read in input order (the worker on the earliest unfinished input
+// counts its own batches, the others queue theirs) and closes every
+// bucket at the end, in event time, so its matches do not depend on the
+// order of the inputs either. They come out last.
 package hunt
 
 import (
@@ -50,8 +51,7 @@ type Match struct {
 	Input    string // the input's name
 	Record   int    // the event's position in its input, from 1
 
-	obs  *detect.Observation // internal: a base match for the correlator
-	base *baseline.Batch     // internal: events read for the baselines
+	obs *detect.Observation // internal: a base match for the correlator
 }
 
 // Options control a hunt.
@@ -127,9 +127,10 @@ func Run(ctx context.Context, inputs []decode.Input, opts Options, emit func(Mat
 		reportMu sync.Mutex
 		wg       sync.WaitGroup
 	)
-	// Batches of the baselines go back to the workers once applied: as
-	// many as the channels of the inputs being read can hold.
-	spare := make(chan *baseline.Batch, workers*matchBuffer/batchSize)
+	var base *baselines
+	if opts.Baselines != nil {
+		base = newBaselines(opts.Baselines, len(inputs))
+	}
 	safeReport := func(e InputError) {
 		reportMu.Lock()
 		defer reportMu.Unlock()
@@ -142,7 +143,8 @@ func Run(ctx context.Context, inputs []decode.Input, opts Options, emit func(Mat
 			scratch := opts.Engine.NewScratch()
 			observer := opts.Correlations.NewObserver()
 			var extractor *baseline.Extractor
-			if opts.Baselines != nil {
+			var nextBatch *baseline.Batch // the batch the extractor fills next
+			if base != nil {
 				extractor = opts.Baselines.NewExtractor()
 			}
 			for {
@@ -151,12 +153,16 @@ func Run(ctx context.Context, inputs []decode.Input, opts Options, emit func(Mat
 					return
 				}
 				if ctx.Err() != nil {
+					if base != nil {
+						base.finish(i)
+					}
 					close(results[i])
 					continue
 				}
-				s := &sink{opts: &opts, scratch: scratch, observer: observer, extractor: extractor, spare: spare, input: inputs[i].Name, report: safeReport, bad: &bad, out: results[i]}
+				s := &sink{opts: &opts, scratch: scratch, observer: observer, extractor: extractor, base: base, nextBatch: nextBatch, index: i, input: inputs[i].Name, report: safeReport, bad: &bad, out: results[i]}
 				err := readInput(ctx, inputs[i], opts, s, &progress)
 				s.flush()
+				nextBatch = s.nextBatch
 				if err != nil {
 					failed.Add(1)
 					safeReport(InputError{Input: inputs[i].Name, Err: err})
@@ -183,24 +189,11 @@ func Run(ctx context.Context, inputs []decode.Input, opts Options, emit func(Mat
 			emit(Match{Rule: r, Correlation: cm})
 		}
 	}
-	// The baselines count the events in input order, on this goroutine.
-	// Their matches (now only of buckets closed early, for MaxPending) come
-	// out after the others, at the end.
-	var baseMatches []baseline.Match
-	keepBase := func(m baseline.Match) { baseMatches = append(baseMatches, m) }
 	for i := range inputs {
 		for batch := range results[i] {
 			for _, m := range batch {
 				if m.obs != nil {
 					corr.Add(m.obs, emitCorr)
-					continue
-				}
-				if m.base != nil {
-					opts.Baselines.Apply(m.base, keepBase)
-					select {
-					case spare <- m.base:
-					default:
-					}
 					continue
 				}
 				stats.Matches[m.Rule]++
@@ -210,10 +203,11 @@ func Run(ctx context.Context, inputs []decode.Input, opts Options, emit func(Mat
 	}
 	wg.Wait()
 	// The correlator and the baselines close their windows and buckets at
-	// once; the baselines' matches come out after the correlations'.
+	// once; the baselines' matches (those of buckets closed early, for
+	// MaxPending, first) come out after the correlations'.
 	var flushed sync.WaitGroup
-	if b := opts.Baselines; b != nil && ctx.Err() == nil {
-		flushed.Go(func() { b.Flush(keepBase) })
+	if base != nil && ctx.Err() == nil {
+		flushed.Go(func() { base.ev.Flush(base.keep) })
 	}
 	if ctx.Err() == nil {
 		corr.Flush(emitCorr)
@@ -222,7 +216,7 @@ func Run(ctx context.Context, inputs []decode.Input, opts Options, emit func(Mat
 	stats.Correlator = corr.Stats()
 	if b := opts.Baselines; b != nil {
 		rules := map[*baseline.Rule]*detect.Rule{}
-		for _, bm := range baseMatches {
+		for _, bm := range base.matches {
 			r := baselineRule(rules, bm.Rule)
 			if opts.Keep == nil || opts.Keep(r) {
 				stats.Matches[r]++
@@ -266,7 +260,9 @@ type sink struct {
 	scratch   *detect.Scratch
 	observer  *detect.Observer    // nil without correlations
 	extractor *baseline.Extractor // nil without baselines
-	spare     chan *baseline.Batch
+	base      *baselines
+	nextBatch *baseline.Batch // the batch the extractor fills after this one
+	index     int             // the input's position
 	input     string
 	report    func(InputError)
 	bad       *atomic.Int64
@@ -301,19 +297,9 @@ func (s *sink) Event(e *event.Event) {
 	}
 }
 
-// baselineBatch is how many events a batch of the baselines holds.
-const baselineBatch = 256
-
-// sendBaseline sends the events read for the baselines, behind the
-// matches queued before them.
+// sendBaseline counts or queues the events read for the baselines.
 func (s *sink) sendBaseline() {
-	var reuse *baseline.Batch
-	select {
-	case reuse = <-s.spare:
-	default:
-	}
-	s.batch = append(s.batch, Match{base: s.extractor.Take(reuse)})
-	s.sendMatches()
+	s.nextBatch = s.base.add(s.index, s.extractor.Take(s.nextBatch))
 }
 
 // send queues m, and sends the batch once it is full.
@@ -334,10 +320,14 @@ func (s *sink) sendMatches() {
 	}
 }
 
-// flush sends the matches and baseline events queued.
+// flush sends the matches and baseline events queued, and tells the
+// baselines that the input is done.
 func (s *sink) flush() {
-	if s.extractor != nil && s.extractor.Len() > 0 {
-		s.sendBaseline()
+	if s.extractor != nil {
+		if s.extractor.Len() > 0 {
+			s.sendBaseline()
+		}
+		s.base.finish(s.index)
 	}
 	s.sendMatches()
 }

@@ -307,3 +307,54 @@ func TestBaselines(t *testing.T) {
 		t.Fatal("a hunt cancelled while it ran did not return")
 	}
 }
+
+// TestBaselinesInInputOrder checks that the baselines count the events of
+// all inputs in input order whatever the number of workers, also when
+// workers ahead of the earliest unfinished input have to wait for their
+// turn: with MaxPending low, buckets close early at points that depend on
+// that order, and so do the matches and counters.
+func TestBaselinesInInputOrder(t *testing.T) {
+	rules, err := baseline.Parse("new.baseline", []byte(newActionRule))
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := detect.Load(nil, detect.Options{})
+	rd, _ := decode.Builtin().NewReader(decode.Options{})
+	var inputs []decode.Input
+	id := 0
+	for in, n := range []int{9000, 300, 6000, 5000, 1} {
+		var lines []string
+		for i := 0; i < n; i++ {
+			id++
+			lines = append(lines, actionRecord(fmt.Sprintf("u%d", (i*7+in)%40), fmt.Sprintf("A%d", (i*13+in*5)%60), (i*3600/max(n, 1)+in*17)%3600, id))
+		}
+		inputs = append(inputs, input(fmt.Sprintf("in%d", in), lines...))
+	}
+	run := func(workers int) ([]string, baseline.Stats) {
+		ev, err := baseline.New(rules, baseline.Options{Lateness: baseline.Unbounded, MaxPending: 500, HashSeed: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		st := Run(context.Background(), inputs, Options{Reader: rd, Engine: set.Engine, Workers: workers, Baselines: ev}, func(m Match) {
+			if b := m.Baseline; b != nil {
+				got = append(got, fmt.Sprintf("%s %s %s %d %v", b.Key[0].Value, b.Key[1].Value, b.Time.Format("15:04"), b.Events, b.EventIDs))
+			}
+		}, func(e InputError) { t.Error(e.Err) })
+		st.Baseline.Bytes = 0 // arenas fill in another order
+		return got, st.Baseline
+	}
+	want, wantStats := run(1)
+	if wantStats.Forced == 0 || len(want) == 0 {
+		t.Fatalf("the reference closes no bucket early (%+v) or finds nothing (%d matches)", wantStats, len(want))
+	}
+	for _, workers := range []int{2, 3, 5} {
+		got, st := run(workers)
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("%d workers: matches (-one worker +more):\n%s", workers, diff)
+		}
+		if st != wantStats {
+			t.Errorf("%d workers: stats %+v, want %+v", workers, st, wantStats)
+		}
+	}
+}

@@ -176,9 +176,9 @@ func (x *evctx) derive(k fieldKind) hashed {
 			return x.hashed(roleOf(x.ev))
 		}
 		// A session's role never changes: remember it by session ARN.
-		return x.roles.get(x.ev.Principal, func(string) hashed { return x.hashed(strings.Clone(roleOf(x.ev))) })
+		return x.roles.get(hashString(x.seed, x.ev.Principal), x.ev.Principal, func(string) hashed { return x.hashed(strings.Clone(roleOf(x.ev))) })
 	case fieldUAFamily:
-		return x.agents.get(x.ev.UserAgent, func(ua string) hashed { return x.hashed(userAgentFamily(ua)) })
+		return x.agents.get(hashString(x.seed, x.ev.UserAgent), x.ev.UserAgent, func(ua string) hashed { return x.hashed(strings.Clone(userAgentFamily(ua))) })
 	}
 	return hashed{h: hashString(x.seed, "")}
 }
@@ -196,7 +196,7 @@ func (x *evctx) geoOf(s string) geoAnswer {
 	if s == "" {
 		return geoAnswer{x.hashed(""), x.hashed("")}
 	}
-	return x.geoCache.get(s, func(s string) geoAnswer {
+	return x.geoCache.get(hashString(x.seed, s), s, func(s string) geoAnswer {
 		var asn, country string
 		if ip, err := netip.ParseAddr(s); err == nil {
 			if x.geo.ASN != nil {
@@ -211,18 +211,19 @@ func (x *evctx) geoOf(s string) geoAnswer {
 }
 
 // cache remembers the answers of a function of a string for recent
-// arguments: a map, emptied when it holds cacheSize of them, behind a
-// direct-mapped memo of memoSize slots picked by a hash of the argument,
-// which is cheaper than the map's.
+// arguments, found by the argument's hash under the evaluator's seed,
+// with no string to compare: two arguments share a hash as unlikely as
+// two combinations do, and as impossibly to arrange without the seed. A
+// direct-mapped memo of memoSize slots stands in front of a map, emptied
+// when it holds cacheSize answers.
 type cache[V any] struct {
 	memo []cacheEntry[V] // memoSize, made on first use
-	m    map[string]cacheEntry[V]
+	m    map[uint64]V
 }
 
 type cacheEntry[V any] struct {
-	k  string // owned by the cache, not the event
-	v  V
-	ok bool
+	h uint64 // the argument's hash, with the low bit set; 0 for an empty slot
+	v V
 }
 
 const (
@@ -231,43 +232,27 @@ const (
 	memoSize  = 1 << memoBits
 )
 
-// memoSlot picks the memo slot of an argument from its length and its
-// first and last eight bytes: cheaper than hashing all of a long user
-// agent, and arguments that share a slot only cost map lookups.
-func memoSlot(k string) int {
-	var a, b uint64
-	switch n := len(k); {
-	case n >= 8:
-		a, b = le64(k), le64(k[n-8:])
-	case n >= 4:
-		a, b = le32(k), le32(k[n-4:])
-	case n > 0:
-		a = uint64(k[0])<<16 | uint64(k[n>>1])<<8 | uint64(k[n-1])
-	}
-	h := (a^uint64(len(k)))*0x9e3779b97f4a7c15 ^ b*0xc2b2ae3d27d4eb4f
-	return int(h >> (64 - memoBits))
-}
-
-func (c *cache[V]) get(k string, compute func(string) V) V {
+// get returns the answer for k, whose hash is h; compute must copy what
+// it keeps of k, which may share an event's memory.
+func (c *cache[V]) get(h uint64, k string, compute func(string) V) V {
 	if c.memo == nil {
 		c.memo = make([]cacheEntry[V], memoSize)
 	}
-	slot := &c.memo[memoSlot(k)]
-	if slot.ok && slot.k == k {
+	h |= 1
+	slot := &c.memo[h>>(64-memoBits)]
+	if slot.h == h {
 		return slot.v
 	}
-	e, ok := c.m[k]
+	v, ok := c.m[h]
 	if !ok {
-		// compute sees the copy: what it returns may share its memory.
-		ck := strings.Clone(k)
-		e = cacheEntry[V]{k: ck, v: compute(ck), ok: true}
+		v = compute(k)
 		if c.m == nil || len(c.m) >= cacheSize {
-			c.m = make(map[string]cacheEntry[V], cacheSize/4)
+			c.m = make(map[uint64]V, cacheSize/4)
 		}
-		c.m[e.k] = e
+		c.m[h] = v
 	}
-	*slot = e
-	return e.v
+	*slot = cacheEntry[V]{h: h, v: v}
+	return v
 }
 
 // roleOf returns the role behind the event's principal (see FieldRole).

@@ -1,0 +1,83 @@
+package hunt
+
+import (
+	"sync"
+
+	"github.com/vigil-sec/vigil/internal/detect/baseline"
+)
+
+// baselineBatch is how many events a batch of the baselines holds.
+const baselineBatch = 256
+
+// maxQueued is how many batches a worker ahead of the earliest unfinished
+// input may have waiting; past it the worker waits for its turn, so
+// memory is bounded however long an input is.
+const maxQueued = matchBuffer / batchSize
+
+// baselines counts the batches of the baselines in input order. The
+// worker reading the earliest unfinished input (the head) applies each
+// batch as soon as it is full, on its own goroutine, while the batch is
+// still in that core's cache, and fills it again; the other workers queue
+// theirs, which are applied when their input becomes the head.
+type baselines struct {
+	ev      *baseline.Evaluator
+	mu      sync.Mutex // guards what follows and the evaluator
+	turn    *sync.Cond // signalled when head moves on
+	head    int        // the earliest unfinished input
+	done    []bool     // by input: finished
+	queue   [][]*baseline.Batch
+	spare   []*baseline.Batch
+	matches []baseline.Match // of buckets closed early, for MaxPending
+}
+
+func newBaselines(ev *baseline.Evaluator, inputs int) *baselines {
+	b := &baselines{ev: ev, done: make([]bool, inputs), queue: make([][]*baseline.Batch, inputs)}
+	b.turn = sync.NewCond(&b.mu)
+	return b
+}
+
+func (b *baselines) keep(m baseline.Match) { b.matches = append(b.matches, m) }
+
+// add counts or queues a full batch of input, and returns a batch to fill
+// next: the same one once counted, a spare one, or nil for a new one.
+func (b *baselines) add(input int, batch *baseline.Batch) *baseline.Batch {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for input != b.head && len(b.queue[input]) >= maxQueued {
+		b.turn.Wait()
+	}
+	if input == b.head {
+		b.ev.Apply(batch, b.keep)
+		return batch
+	}
+	b.queue[input] = append(b.queue[input], batch)
+	if n := len(b.spare); n > 0 {
+		s := b.spare[n-1]
+		b.spare = b.spare[:n-1]
+		return s
+	}
+	return nil
+}
+
+// finish marks input done once its last batch was added, and counts the
+// queued batches of the inputs that become the head.
+func (b *baselines) finish(input int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.done[input] = true
+	moved := false
+	for b.head < len(b.done) && b.done[b.head] {
+		b.head++
+		moved = true
+		if b.head < len(b.queue) {
+			for _, q := range b.queue[b.head] {
+				b.ev.Apply(q, b.keep)
+				b.spare = append(b.spare, q)
+			}
+			b.queue[b.head] = nil
+		}
+	}
+	if moved {
+		b.turn.Broadcast()
+	}
+}
