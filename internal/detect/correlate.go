@@ -229,6 +229,21 @@ func (c *Correlator) forceHalf() {
 // a general sort when they are far from ordered.
 func (c *Correlator) sortPending() {
 	p := c.pending
+	// A hunt's observations come as a run per input, each in time order
+	// or nearly: merge a few runs, insert a few strays, sort the rest.
+	starts := []int{0}
+	for i := 1; i < len(p) && len(starts) <= maxMergeRuns; i++ {
+		if obsLess(p[i], p[i-1]) {
+			starts = append(starts, i)
+		}
+	}
+	if len(starts) == 1 {
+		return
+	}
+	if len(starts) <= maxMergeRuns && len(p) >= 16*len(starts) {
+		c.pending = mergeRuns(p, starts)
+		return
+	}
 	budget := 8 * len(p)
 	for i := 1; i < len(p); i++ {
 		o := p[i]
@@ -246,6 +261,55 @@ func (c *Correlator) sortPending() {
 		copy(p[j+1:i+1], p[j:i])
 		p[j] = o
 	}
+}
+
+// maxMergeRuns is the number of sorted runs up to which sortPending
+// merges them rather than sorting.
+const maxMergeRuns = 64
+
+// mergeRuns merges the sorted runs of p that start at starts into a new
+// slice, taking the next observation from a heap of the runs' heads:
+// n·log(runs) comparisons rather than a sort's n·log(n).
+func mergeRuns(p []*Observation, starts []int) []*Observation {
+	type run struct{ next, end int }
+	h := make([]run, len(starts))
+	for i, s := range starts {
+		end := len(p)
+		if i+1 < len(starts) {
+			end = starts[i+1]
+		}
+		h[i] = run{s, end}
+	}
+	less := func(i, j int) bool { return obsLess(p[h[i].next], p[h[j].next]) }
+	down := func(i int) {
+		for {
+			l := 2*i + 1
+			if l >= len(h) {
+				return
+			}
+			if r := l + 1; r < len(h) && less(r, l) {
+				l = r
+			}
+			if !less(l, i) {
+				return
+			}
+			h[i], h[l] = h[l], h[i]
+			i = l
+		}
+	}
+	for i := len(h)/2 - 1; i >= 0; i-- {
+		down(i)
+	}
+	out := make([]*Observation, 0, len(p))
+	for len(h) > 0 {
+		out = append(out, p[h[0].next])
+		if h[0].next++; h[0].next == h[0].end {
+			h[0] = h[len(h)-1]
+			h = h[:len(h)-1]
+		}
+		down(0)
+	}
+	return out
 }
 
 // obsCompare orders observations by (event time, event ID, rule).

@@ -457,3 +457,56 @@ func TestParallelFlush(t *testing.T) {
 		t.Errorf("only %d matches over all seeds: the inputs exercise too little", total)
 	}
 }
+
+// TestSortPending checks that the pending observations come out in
+// (time, event, rule) order whatever their arrival: in order, as a few
+// runs (the inputs of a hunt, merged), nearly in order (strays inserted),
+// and shuffled (sorted); ties of time across runs included.
+func TestSortPending(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	mk := func(n int) []*Observation {
+		out := make([]*Observation, n)
+		for i := range out {
+			out[i] = &Observation{t: int64(r.IntN(n / 3)), ref: fmt.Sprintf("e%06d", r.IntN(1000000)), rule: int32(r.IntN(3))}
+		}
+		return out
+	}
+	cases := map[string]func() []*Observation{
+		"ordered": func() []*Observation { p := mk(3000); slices.SortFunc(p, obsCompare); return p },
+		"runs": func() []*Observation {
+			var p []*Observation
+			for i := 0; i < 16; i++ {
+				run := mk(200 + r.IntN(400))
+				slices.SortFunc(run, obsCompare)
+				p = append(p, run...)
+			}
+			return p
+		},
+		"strays": func() []*Observation {
+			p := mk(3000)
+			slices.SortFunc(p, obsCompare)
+			for i := 0; i < 200; i++ {
+				j := 1 + r.IntN(len(p)-1)
+				p[j], p[j-1] = p[j-1], p[j]
+			}
+			return p
+		},
+		"shuffled": func() []*Observation { return mk(3000) },
+	}
+	for name, gen := range cases {
+		p := gen()
+		want := slices.Clone(p)
+		slices.SortStableFunc(want, obsCompare)
+		c := &Correlator{pending: p}
+		c.sortPending()
+		if len(c.pending) != len(want) {
+			t.Fatalf("%s: %d observations, want %d", name, len(c.pending), len(want))
+		}
+		for i := range want {
+			if obsCompare(c.pending[i], want[i]) != 0 {
+				t.Errorf("%s: position %d holds %+v, want %+v", name, i, *c.pending[i], *want[i])
+				break
+			}
+		}
+	}
+}
