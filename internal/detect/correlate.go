@@ -230,20 +230,32 @@ func (c *Correlator) forceHalf() {
 func (c *Correlator) sortPending() {
 	p := c.pending
 	// A hunt's observations come as a run per input, each in time order
-	// or nearly: merge a few runs, insert a few strays, sort the rest.
+	// or nearly: split them where time goes back, order each run (only
+	// the observations of one time may be out of order) and merge the
+	// runs, when there are few.
 	starts := []int{0}
 	for i := 1; i < len(p) && len(starts) <= maxMergeRuns; i++ {
-		if obsLess(p[i], p[i-1]) {
+		if p[i].t < p[i-1].t {
 			starts = append(starts, i)
 		}
 	}
-	if len(starts) == 1 {
+	if len(starts) == 1 || len(starts) > maxMergeRuns || len(p) < 16*len(starts) {
+		insertionSort(p)
 		return
 	}
-	if len(starts) <= maxMergeRuns && len(p) >= 16*len(starts) {
-		c.pending = mergeRuns(p, starts)
-		return
+	for i, s := range starts {
+		end := len(p)
+		if i+1 < len(starts) {
+			end = starts[i+1]
+		}
+		insertionSort(p[s:end])
 	}
+	c.pending = mergeRuns(p, starts)
+}
+
+// insertionSort orders p in a few comparisons per observation when it is
+// nearly ordered, and gives up for a general sort when it is not.
+func insertionSort(p []*Observation) {
 	budget := 8 * len(p)
 	for i := 1; i < len(p); i++ {
 		o := p[i]
