@@ -18,7 +18,10 @@ const maxQueued = matchBuffer / batchSize
 // worker reading the earliest unfinished input (the head) applies each
 // batch as soon as it is full, on its own goroutine, while the batch is
 // still in that core's cache, and fills it again; the other workers queue
-// theirs, which are applied when their input becomes the head.
+// theirs. When an input becomes the head, its worker applies what it
+// queued at its next batch; the queue of an input already finished is
+// applied by the worker that finishes the input before it. So each worker
+// applies mostly its own batches, and none applies all of them.
 type baselines struct {
 	ev      *baseline.Evaluator
 	mu      sync.Mutex // guards what follows and the evaluator
@@ -47,6 +50,7 @@ func (b *baselines) add(input int, batch *baseline.Batch) *baseline.Batch {
 		b.turn.Wait()
 	}
 	if input == b.head {
+		b.drain(input)
 		b.ev.Apply(batch, b.keep)
 		return batch
 	}
@@ -60,24 +64,27 @@ func (b *baselines) add(input int, batch *baseline.Batch) *baseline.Batch {
 }
 
 // finish marks input done once its last batch was added, and counts the
-// queued batches of the inputs that become the head.
+// queued batches of the finished inputs that become the head.
 func (b *baselines) finish(input int) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.done[input] = true
 	moved := false
 	for b.head < len(b.done) && b.done[b.head] {
+		b.drain(b.head)
 		b.head++
 		moved = true
-		if b.head < len(b.queue) {
-			for _, q := range b.queue[b.head] {
-				b.ev.Apply(q, b.keep)
-				b.spare = append(b.spare, q)
-			}
-			b.queue[b.head] = nil
-		}
 	}
 	if moved {
 		b.turn.Broadcast()
 	}
+}
+
+// drain counts the queued batches of input, the head.
+func (b *baselines) drain(input int) {
+	for _, q := range b.queue[input] {
+		b.ev.Apply(q, b.keep)
+		b.spare = append(b.spare, q)
+	}
+	b.queue[input] = nil
 }
