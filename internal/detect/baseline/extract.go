@@ -311,17 +311,19 @@ func (x *Extractor) value(f *fieldRef) span {
 func (x *Extractor) hashKey(rs *ruleState) (h, eh uint64, ok bool) {
 	h = tupleSeed
 	for i := range rs.key {
-		if x.x.get(&rs.key[i]) == "" {
+		v, empty := x.x.hashOf(&rs.key[i])
+		if empty {
 			return 0, 0, false
 		}
-		h = combine(h, x.x.hashOf(&rs.key[i]))
+		h = combine(h, v)
 	}
 	eh = finish(h)
 	for i := range rs.new {
-		if x.x.get(&rs.new[i]) == "" {
+		v, empty := x.x.hashOf(&rs.new[i])
+		if empty {
 			return 0, 0, false
 		}
-		h = combine(h, x.x.hashOf(&rs.new[i]))
+		h = combine(h, v)
 	}
 	return finish(h), eh, true
 }

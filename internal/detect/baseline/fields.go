@@ -148,15 +148,17 @@ func (x *evctx) get(f *fieldRef) string {
 	return v
 }
 
-// hashOf returns the hash of f's value for the current event.
-func (x *evctx) hashOf(f *fieldRef) uint64 {
-	v := x.get(f)
-	if x.hgen[f.id] == x.gen {
-		return x.hash[f.id]
+// hashOf returns the hash of f's value for the current event, and
+// whether the value is empty.
+func (x *evctx) hashOf(f *fieldRef) (uint64, bool) {
+	if x.hgen[f.id] == x.gen { // a hash is only kept with its value
+		return x.hash[f.id], x.val[f.id] == ""
 	}
-	h := hashString(x.seed, v)
-	x.hash[f.id], x.hgen[f.id] = h, x.gen
-	return h
+	v := x.get(f)
+	if x.hgen[f.id] != x.gen { // derived values come with their hash
+		x.hash[f.id], x.hgen[f.id] = hashString(x.seed, v), x.gen
+	}
+	return x.hash[f.id], v == ""
 }
 
 // derive returns the value of a derived field, cut to maxValueLen, and
