@@ -9,10 +9,13 @@ import (
 // baselineBatch is how many events a batch of the baselines holds.
 const baselineBatch = 256
 
-// maxQueued is how many batches a worker ahead of the earliest unfinished
-// input may have waiting; past it the worker waits for its turn, so
-// memory is bounded however long an input is.
+// maxQueued is how many batches an input after the earliest unfinished
+// one may have waiting; past it its worker waits for its turn, so that an
+// input's memory is bounded however long it is, as its matches are.
 const maxQueued = matchBuffer / batchSize
+
+// maxSpare is how many applied batches are kept for reuse.
+const maxSpare = 2 * maxQueued
 
 // baselines counts the batches of the baselines in input order. The
 // worker reading the earliest unfinished input (the head) applies each
@@ -41,7 +44,7 @@ func newBaselines(ev *baseline.Evaluator, inputs int) *baselines {
 
 func (b *baselines) keep(m baseline.Match) { b.matches = append(b.matches, m) }
 
-// add counts or queues a full batch of input, and returns a batch to fill
+// add counts or queues a batch of input, and returns a batch to fill
 // next: the same one once counted, a spare one, or nil for a new one.
 func (b *baselines) add(input int, batch *baseline.Batch) *baseline.Batch {
 	b.mu.Lock()
@@ -84,7 +87,9 @@ func (b *baselines) finish(input int) {
 func (b *baselines) drain(input int) {
 	for _, q := range b.queue[input] {
 		b.ev.Apply(q, b.keep)
-		b.spare = append(b.spare, q)
+		if len(b.spare) < maxSpare {
+			b.spare = append(b.spare, q)
+		}
 	}
 	b.queue[input] = nil
 }

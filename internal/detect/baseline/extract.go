@@ -14,8 +14,8 @@ import (
 // reference to the event, and Evaluator.Apply does the rest: the part that
 // reads and changes the evaluator's state.
 //
-// Extractors let several goroutines read events while one applies their
-// batches, as vigil hunt does: each goroutine needs its own Extractor,
+// Extractors let several goroutines read events while their batches are
+// applied one at a time, as vigil hunt does: each goroutine needs its own Extractor,
 // made with NewExtractor after the evaluator was restored from a
 // checkpoint (a checkpoint brings the seed of the key hashes). Observe is
 // Extract and Apply at once.
@@ -103,8 +103,12 @@ type record struct {
 	// MaxEventIDs events of the record are earlier than each of them, so
 	// none of them can be among the event IDs a bucket keeps.
 	counted int32
-	kept    int32 // the record's own event and its further events in more
-	maxT    int64 // the latest time of those
+	more    int32 // the further events in more
+	// rising is the number of the record's events in more, or its own,
+	// that came later than all before them: distinct events, which an
+	// event repeated (same time and ID) cannot be.
+	rising int32
+	maxT   int64 // the latest time of the record's events in more, or its own
 }
 
 // NewExtractor returns an Extractor of events for e.
@@ -243,7 +247,7 @@ func (x *Extractor) Extract(ev *event.Event) {
 		if !rs.matches(&x.x, c.events) {
 			continue
 		}
-		r := record{rule: c.rule, first: -1, last: -1, kept: 1, maxT: t}
+		r := record{rule: c.rule, first: -1, last: -1, rising: 1, maxT: t}
 		var ok bool
 		if r.h, r.eh, ok = x.hashKey(rs); !ok {
 			r.noKey = true
@@ -276,15 +280,18 @@ func (x *Extractor) Extract(ev *event.Event) {
 
 // addTo merges event ev of time t, which adds v, into record i. With
 // countOnly (the rule has no value), an event later than MaxEventIDs
-// events of the record is only counted.
+// distinct events of the record is only counted.
 func (b *Batch) addTo(i, ev int32, v float64, t int64, countOnly bool) {
 	r := &b.recs[i]
-	if countOnly && r.kept >= MaxEventIDs && t > r.maxT {
-		r.counted++
-		return
+	if t > r.maxT {
+		if countOnly && r.rising >= MaxEventIDs {
+			r.counted++
+			return
+		}
+		r.rising++
+		r.maxT = t
 	}
-	r.kept++
-	r.maxT = max(r.maxT, t)
+	r.more++
 	c := int32(len(b.more))
 	b.more = append(b.more, contribution{ev: ev, next: -1, v: v})
 	if r.last >= 0 {
@@ -392,5 +399,5 @@ func (e *Evaluator) apply(b *Batch, ev *extracted, recs []record, emit func(Matc
 
 // merges returns the number of events merged into r after its own.
 func (r *record) merges() int64 {
-	return int64(r.kept-1) + int64(r.counted)
+	return int64(r.more) + int64(r.counted)
 }

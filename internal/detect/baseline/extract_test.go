@@ -161,12 +161,16 @@ func TestHuntKeepsOneBucketPerCombination(t *testing.T) {
 // TestMergedEventIDs checks that a batch that merges many events of one
 // combination keeps the event IDs a bucket would keep event by event: the
 // earliest by time, then ID, whatever their order in the batch, ties of
-// time included; and that every merged event is counted.
+// time and repeated events included; and that every merged event is
+// counted.
 func TestMergedEventIDs(t *testing.T) {
 	rules := mustRules(t, "id: fs\ntitle: FS\nkind: first_seen\nevents: [{source: aws.cloudtrail}]\nkey: [principal]\nnew: [action]\nlearning: 0s\n")
 	var evs []*event.Event
 	add := func(sec int, id string) {
 		evs = append(evs, &event.Event{Time: t0.Add(time.Duration(sec) * time.Second), Source: event.SourceCloudTrail, Principal: "p", Action: "a", ID: id})
+	}
+	for i := 0; i < 12; i++ { // one event repeated, as a re-delivery does
+		add(3, "dup")
 	}
 	for i := 0; i < 12; i++ { // one time, IDs rising
 		add(5, fmt.Sprintf("z-%02d", i))

@@ -400,11 +400,13 @@ func sourcesOf(r *Rule) []string {
 }
 
 // hashString hashes s with a 64-bit keyed hash that folds sixteen bytes
-// at a time into its state with a 128-bit multiply; the state enters both
-// factors, so no input can zero a factor without knowing the seed. Short
-// strings are read as at most four overlapping words. The seed is random
-// per evaluator and kept in checkpoints, so hashes are stable across
-// restarts while values made to collide cannot be computed offline.
+// at a time into its state with a 128-bit multiply. The two factors are
+// keyed by different secrets (the state, and a second key drawn from the
+// seed), so no input can zero a factor or swap one for the other without
+// knowing the seed. Short strings are read as at most four overlapping
+// words. The seed is random per evaluator and kept in checkpoints, so
+// hashes are stable across restarts while values made to collide cannot
+// be computed offline.
 func hashString(seed uint64, s string) uint64 {
 	const (
 		p0 = 0xa0761d6478bd642f
@@ -414,21 +416,22 @@ func hashString(seed uint64, s string) uint64 {
 	)
 	n := len(s)
 	h := seed ^ p0
+	k := mum(seed^p2, p3) ^ p1
 	var a, b uint64
 	switch {
 	case n > 16:
 		for t := s; len(t) > 16; t = t[16:] {
-			h = mum(le64(t)^h^p1, le64(t[8:])^h^p2)
+			h = mum(le64(t)^k, le64(t[8:])^h)
 		}
 		a, b = le64(s[n-16:]), le64(s[n-8:])
 	case n >= 4:
-		q := n >> 3 << 2 // 0 below eight bytes, else 4: the words overlap
+		q := n >> 3 << 2 // 0 below 8 bytes, 4 below 16, 8 at 16: the words overlap
 		a = le32(s)<<32 | le32(s[q:])
 		b = le32(s[n-4:])<<32 | le32(s[n-4-q:])
 	case n > 0:
 		a = uint64(s[0])<<16 | uint64(s[n>>1])<<8 | uint64(s[n-1])
 	}
-	h = mum(a^h^p1, b^h^p2)
+	h = mum(a^k, b^h)
 	return mum(h^p3, uint64(n)^p0)
 }
 
