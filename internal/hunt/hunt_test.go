@@ -330,7 +330,7 @@ func TestBaselinesInInputOrder(t *testing.T) {
 		}
 		inputs = append(inputs, input(fmt.Sprintf("in%d", in), lines...))
 	}
-	run := func(workers int) ([]string, baseline.Stats) {
+	run := func(inputs []decode.Input, workers int) ([]string, baseline.Stats) {
 		ev, err := baseline.New(rules, baseline.Options{Lateness: baseline.Unbounded, MaxPending: 500, HashSeed: 1})
 		if err != nil {
 			t.Fatal(err)
@@ -344,17 +344,27 @@ func TestBaselinesInInputOrder(t *testing.T) {
 		st.Baseline.Bytes = 0 // arenas fill in another order
 		return got, st.Baseline
 	}
-	want, wantStats := run(1)
+	want, wantStats := run(inputs, 1)
 	if wantStats.Forced == 0 || len(want) == 0 {
 		t.Fatalf("the reference closes no bucket early (%+v) or finds nothing (%d matches)", wantStats, len(want))
 	}
 	for _, workers := range []int{2, 3, 5} {
-		got, st := run(workers)
-		if diff := cmp.Diff(want, got); diff != "" {
-			t.Errorf("%d workers: matches (-one worker +more):\n%s", workers, diff)
-		}
-		if st != wantStats {
-			t.Errorf("%d workers: stats %+v, want %+v", workers, st, wantStats)
+		// The first input opens only once the third is opened, so that
+		// the workers after it queue their batches, finish inputs and
+		// fill a queue while it runs.
+		held := slices.Clone(inputs)
+		opened := make(chan struct{})
+		open0, open2 := inputs[0].Open, inputs[2].Open
+		held[0].Open = func() (io.ReadCloser, error) { <-opened; return open0() }
+		held[2].Open = func() (io.ReadCloser, error) { close(opened); return open2() }
+		for _, ins := range [][]decode.Input{inputs, held} {
+			got, st := run(ins, workers)
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("%d workers: matches (-one worker +more):\n%s", workers, diff)
+			}
+			if st != wantStats {
+				t.Errorf("%d workers: stats %+v, want %+v", workers, st, wantStats)
+			}
 		}
 	}
 }
