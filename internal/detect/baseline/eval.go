@@ -368,7 +368,7 @@ func (e *Evaluator) Flush(emit func(Match)) {
 	}
 	for _, rs := range e.rules {
 		if rs.wm != math.MinInt64 {
-			b := floorDiv(floorDiv(rs.wm, minuteNs), rs.bucketMin) * rs.bucketMin
+			b := bucketStart(floorDiv(rs.wm, minuteNs), rs.bucketMin)
 			rs.frontier = max(rs.frontier, (b+rs.bucketMin)*minuteNs)
 		}
 	}

@@ -259,7 +259,7 @@ func (x *Extractor) Extract(ev *event.Event) {
 			r.noVal = !ok
 		}
 		if x.merge && !r.noVal {
-			r.bk = int32(floorDiv(minute, rs.bucketMin) * rs.bucketMin)
+			r.bk = int32(bucketStart(minute, rs.bucketMin))
 			if i := b.merged(c.rule, r.bk, r.h, int32(len(b.recs))); i >= 0 {
 				b.addTo(i, int32(len(b.events)), r.v, t, rs.value == nil)
 				continue
@@ -366,7 +366,7 @@ func (e *Evaluator) apply(b *Batch, ev *extracted, recs []record, emit func(Matc
 	for i := range recs {
 		r := &recs[i]
 		rs := e.rules[r.rule]
-		bk := floorDiv(minute, rs.bucketMin) * rs.bucketMin
+		bk := bucketStart(minute, rs.bucketMin)
 		if (bk+rs.bucketMin)*minuteNs <= rs.frontier {
 			e.stats.Late += 1 + r.merges()
 			continue

@@ -149,6 +149,15 @@ func floorDiv(a, b int64) int64 {
 
 func floorMod(a, b int64) int64 { return a - floorDiv(a, b)*b }
 
+// bucketStart returns the start of the bucket of size minutes that holds
+// minute, without a division for one-minute buckets, the most common.
+func bucketStart(minute, size int64) int64 {
+	if size == 1 {
+		return minute
+	}
+	return floorDiv(minute, size) * size
+}
+
 func hourOf(minute int64) int64 { return floorDiv(minute, 60) }
 
 func slotOf(hour int64) int { return int(floorMod(hour+hourOfWeekShift, slotsPerWeek)) }
