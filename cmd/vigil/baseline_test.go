@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -82,14 +81,10 @@ func TestCrashKeepsBaselineState(t *testing.T) {
 		t.Fatalf("ingest: %d", code)
 	}
 	waitEvents(t, s, len(learn))
-	s.cmd.Process.Signal(syscall.SIGKILL)
-	s.cmd.Wait()
+	s.kill()
 
 	s = startServe(t, dir, addr)
-	defer func() {
-		s.cmd.Process.Signal(syscall.SIGTERM)
-		s.cmd.Wait()
-	}()
+	s.stopAtEnd(t)
 	// The checkpoint written before the kill held none of the calls: the
 	// restart has to replay them all.
 	if want := fmt.Sprintf("events=%d", len(learn)); !strings.Contains(s.log.String(), "replayed the events stored since its checkpoint") || !strings.Contains(s.log.String(), want) {

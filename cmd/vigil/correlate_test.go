@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -48,14 +47,10 @@ func TestCrashKeepsCorrelationState(t *testing.T) {
 		t.Fatalf("ingest: %d", code)
 	}
 	waitEvents(t, s, 5)
-	s.cmd.Process.Signal(syscall.SIGKILL)
-	s.cmd.Wait()
+	s.kill()
 
 	s = startServe(t, dir, addr)
-	defer func() {
-		s.cmd.Process.Signal(syscall.SIGTERM)
-		s.cmd.Wait()
-	}()
+	s.stopAtEnd(t)
 	if code := s.post(t, "/api/v1/ingest/cloudtrail", second, nil); code != http.StatusAccepted {
 		t.Fatalf("ingest: %d", code)
 	}
@@ -89,4 +84,54 @@ func waitEvents(t *testing.T, s *server, n int) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Fatalf("fewer than %d events stored:\n%s", n, s.log.String())
+}
+
+// TestCrashAfterAlertCountsItOnce posts a whole AccessDenied burst, waits
+// for its alert, kills the server with SIGKILL before a periodic
+// checkpoint holds the burst, and restarts it: the replay of the stored
+// events completes the window again, and the alert still counts one
+// match.
+func TestCrashAfterAlertCountsItOnce(t *testing.T) {
+	t.Setenv("VIGIL_DETECT_CORRELATION_LATENESS", "1s")
+	dir, addr := t.TempDir(), freePort(t)
+	start := time.Date(2026, 11, 21, 8, 0, 0, 0, time.UTC)
+	burst, ids := deniedBurst(start, 0, 10, true)
+	type alertRow struct {
+		Count    int      `json:"count"`
+		EventIDs []string `json:"event_ids"`
+	}
+	alerts := func(s *server) []alertRow {
+		var got struct{ Alerts []alertRow }
+		s.get(t, "/api/v1/alerts?limit=100", &got)
+		return got.Alerts
+	}
+
+	s := startServe(t, dir, addr)
+	if code := s.post(t, "/api/v1/ingest/cloudtrail", burst, nil); code != http.StatusAccepted {
+		t.Fatalf("ingest: %d", code)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) && len(alerts(s)) == 0 {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if got := alerts(s); len(got) != 1 {
+		t.Fatalf("before the crash: alerts %+v\nlog:\n%s", got, s.log.String())
+	}
+	s.kill()
+
+	s = startServe(t, dir, addr)
+	s.stopAtEnd(t)
+	// An event posted after the restart is stored after the replay.
+	marker, _ := deniedBurst(start, 50, 51, false)
+	if code := s.post(t, "/api/v1/ingest/cloudtrail", marker, nil); code != http.StatusAccepted {
+		t.Fatalf("ingest: %d", code)
+	}
+	waitEvents(t, s, 12)
+	if !strings.Contains(s.log.String(), "replayed the events stored since its checkpoint") {
+		t.Fatalf("the restart replayed nothing, so the test shows nothing:\n%s", s.log.String())
+	}
+	want := []alertRow{{Count: 1, EventIDs: ids}}
+	if diff := cmp.Diff(want, alerts(s)); diff != "" {
+		t.Errorf("alerts after a crash that followed the alert (-want +got):\n%s\nlog:\n%s", diff, s.log.String())
+	}
 }

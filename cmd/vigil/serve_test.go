@@ -25,6 +25,20 @@ type server struct {
 	log   *syncBuffer
 }
 
+// kill stops the server with SIGKILL, as a crash does.
+func (s *server) kill() {
+	s.cmd.Process.Signal(syscall.SIGKILL)
+	s.cmd.Wait()
+}
+
+// stopAtEnd stops the server with SIGTERM when the test ends.
+func (s *server) stopAtEnd(t *testing.T) {
+	t.Cleanup(func() {
+		s.cmd.Process.Signal(syscall.SIGTERM)
+		s.cmd.Wait()
+	})
+}
+
 // syncBuffer collects a subprocess's output while tests read it.
 type syncBuffer struct {
 	mu  sync.Mutex

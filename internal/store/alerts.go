@@ -61,6 +61,9 @@ func (t *Tx) RaiseAlert(ctx context.Context, a *alert.Alert, window time.Duratio
 	cur, _, err := scanAlert(row)
 	switch {
 	case err == nil:
+		if repeats(cur, a) {
+			return cur, false, nil
+		}
 		cur.Count++
 		if a.LastSeen.After(cur.LastSeen) {
 			cur.LastSeen = a.LastSeen
@@ -103,6 +106,24 @@ func (t *Tx) RaiseAlert(ctx context.Context, a *alert.Alert, window time.Duratio
 		return nil, false, fmt.Errorf("store: adding alert: %w", err)
 	}
 	return a, true, nil
+}
+
+// repeats reports whether a is a match cur already counted: one whose
+// events are all among cur's and within its span, as when stateful
+// detection replays the events stored since its checkpoint after a crash
+// and completes again a window or bucket whose alert was stored before
+// the crash. A new match of a rule always brings an event its alert has
+// not seen; one whose events fell past cur's MaxEventRefs is counted.
+func repeats(cur, a *alert.Alert) bool {
+	if len(a.EventIDs) == 0 || a.FirstSeen.Before(cur.FirstSeen) || a.LastSeen.After(cur.LastSeen) {
+		return false
+	}
+	for _, id := range a.EventIDs {
+		if !slices.Contains(cur.EventIDs, id) {
+			return false
+		}
+	}
+	return true
 }
 
 func orEmpty(s []string) []string {

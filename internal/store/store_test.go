@@ -125,6 +125,15 @@ func TestAlertDedupSilenceAndStatus(t *testing.T) {
 	if created || a2.ID != a1.ID || a2.Count != 2 || len(a2.EventIDs) != 2 {
 		t.Errorf("same fingerprint within the window: created %v, %+v", created, a2)
 	}
+	// The same match again, as stateful detection raises it when it
+	// replays the events stored since its checkpoint after a crash: it
+	// is not counted twice.
+	if again, created := raise(2, "alice"); created || again.ID != a1.ID || again.Count != 2 || len(again.EventIDs) != 2 {
+		t.Errorf("the same match raised again: created %v, %+v", created, again)
+	}
+	if got, err := db.GetAlert(ctx, a1.ID); err != nil || got.Count != 2 {
+		t.Errorf("after the same match again, the stored alert counts %d (%v), want 2", got.Count, err)
+	}
 	// Outside the window: a new alert.
 	a3, created := raise(7300, "alice")
 	if !created || a3.ID == a1.ID {
