@@ -15,7 +15,6 @@ import (
 	"github.com/vigil-sec/vigil/internal/geoip"
 	"github.com/vigil-sec/vigil/internal/geoip/geoiptest"
 	"github.com/vigil-sec/vigil/internal/hunt"
-	"github.com/vigil-sec/vigil/internal/source"
 	"github.com/vigil-sec/vigil/rules/baselines"
 )
 
@@ -25,32 +24,17 @@ import (
 // order. shift moves event time on, so that one baseline evaluator sees a
 // continuous stream across the benchmark's iterations.
 type statefulSink struct {
-	set      *detect.Set
-	scratch  *detect.Scratch
-	observer *detect.Observer
-	corr     *detect.Correlator
-	base     *baseline.Evaluator
-	ext      *baseline.Extractor
-	spare    *baseline.Batch
-	shift    time.Duration
-	emit     func(*detect.CorrelationMatch)
-	emitB    func(baseline.Match)
-	events   int
-	matches  int
+	correlateSink
+	base  *baseline.Evaluator
+	ext   *baseline.Extractor
+	spare *baseline.Batch
+	shift time.Duration
+	emitB func(baseline.Match)
 }
 
 func (s *statefulSink) Event(e *event.Event) {
-	s.events++
 	e.Time = e.Time.Add(s.shift)
-	cs := s.set.CorrelationSet
-	s.set.Engine.Match(e, s.scratch, func(r *detect.Rule) {
-		if cs.Emits(r) {
-			s.matches++
-		}
-		if o := s.observer.Observe(r, e, s.scratch); o != nil {
-			s.corr.Add(o, s.emit)
-		}
-	})
+	s.correlateSink.Event(e)
 	if s.ext != nil {
 		s.ext.Extract(e)
 		if s.ext.Len() == 256 {
@@ -66,8 +50,6 @@ func (s *statefulSink) applyBaselines() {
 	s.base.Apply(b, s.emitB)
 	s.spare = b
 }
-func (s *statefulSink) Fail(err *source.RecordError) { panic(err) }
-func (s *statefulSink) Note(string)                  {}
 
 // statefulHunt is one configuration of BenchmarkHuntStateful: the rule
 // set, and whether correlations and baselines are evaluated.
@@ -94,7 +76,7 @@ func newStatefulHunt(b *testing.B, rd *decode.Reader, data []byte, rules []*base
 	if len(set.Correlations) < 20 {
 		b.Fatalf("%d correlations loaded", len(set.Correlations))
 	}
-	s := &statefulSink{set: set, scratch: set.Engine.NewScratch()}
+	s := &statefulSink{correlateSink: correlateSink{set: set, scratch: set.Engine.NewScratch()}}
 	s.emit = func(*detect.CorrelationMatch) { s.matches++ }
 	s.emitB = func(baseline.Match) { s.matches++ }
 	if observe {

@@ -101,18 +101,12 @@ func TestCrashKeepsBaselineState(t *testing.T) {
 		EventIDs  []string `json:"event_ids"`
 		Rule      struct{ Title string }
 	}
-	var got struct{ Alerts []alertRow }
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) && len(got.Alerts) == 0 {
-		time.Sleep(50 * time.Millisecond)
-		s.get(t, "/api/v1/alerts?limit=100", &got)
-	}
+	waitAlerts[alertRow](t, s)
 	// Let a wrong second alert show up before comparing.
 	time.Sleep(300 * time.Millisecond)
-	s.get(t, "/api/v1/alerts?limit=100", &got)
 	want := []alertRow{{Count: 1, Principal: "arn:aws:iam::111122223333:user/mallory", Action: "GetSecretValue", EventIDs: ids[1:2]}}
 	want[0].Rule.Title = "Principal Calls a New API"
-	if diff := cmp.Diff(want, got.Alerts); diff != "" {
+	if diff := cmp.Diff(want, alerts[alertRow](t, s)); diff != "" {
 		t.Errorf("alerts after a crash and restart (-want +got):\n%s\nlog:\n%s", diff, s.log.String())
 	}
 }

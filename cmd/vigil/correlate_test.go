@@ -59,15 +59,10 @@ func TestCrashKeepsCorrelationState(t *testing.T) {
 		EventIDs []string `json:"event_ids"`
 		Rule     struct{ Title string }
 	}
-	var got struct{ Alerts []alertRow }
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) && len(got.Alerts) == 0 {
-		time.Sleep(50 * time.Millisecond)
-		s.get(t, "/api/v1/alerts?limit=100", &got)
-	}
+	got := waitAlerts[alertRow](t, s)
 	want := []alertRow{{Count: 1, EventIDs: append(ids1, ids2...)}}
 	want[0].Rule.Title = "Burst of Access Denied Errors for One Principal"
-	if diff := cmp.Diff(want, got.Alerts); diff != "" {
+	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("alerts after a crash and restart (-want +got):\n%s\nlog:\n%s", diff, s.log.String())
 	}
 }
@@ -86,6 +81,28 @@ func waitEvents(t *testing.T, s *server, n int) {
 	t.Fatalf("fewer than %d events stored:\n%s", n, s.log.String())
 }
 
+// alerts returns the server's alerts, decoded as T.
+func alerts[T any](t *testing.T, s *server) []T {
+	t.Helper()
+	var got struct{ Alerts []T }
+	s.get(t, "/api/v1/alerts?limit=100", &got)
+	return got.Alerts
+}
+
+// waitAlerts returns the server's alerts once there is one, or what there
+// is after 20 seconds.
+func waitAlerts[T any](t *testing.T, s *server) []T {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		got := alerts[T](t, s)
+		if len(got) > 0 || !time.Now().Before(deadline) {
+			return got
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // TestCrashAfterAlertCountsItOnce posts a whole AccessDenied burst, waits
 // for its alert, kills the server with SIGKILL before a periodic
 // checkpoint holds the burst, and restarts it: the replay of the stored
@@ -100,21 +117,12 @@ func TestCrashAfterAlertCountsItOnce(t *testing.T) {
 		Count    int      `json:"count"`
 		EventIDs []string `json:"event_ids"`
 	}
-	alerts := func(s *server) []alertRow {
-		var got struct{ Alerts []alertRow }
-		s.get(t, "/api/v1/alerts?limit=100", &got)
-		return got.Alerts
-	}
 
 	s := startServe(t, dir, addr)
 	if code := s.post(t, "/api/v1/ingest/cloudtrail", burst, nil); code != http.StatusAccepted {
 		t.Fatalf("ingest: %d", code)
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) && len(alerts(s)) == 0 {
-		time.Sleep(50 * time.Millisecond)
-	}
-	if got := alerts(s); len(got) != 1 {
+	if got := waitAlerts[alertRow](t, s); len(got) != 1 {
 		t.Fatalf("before the crash: alerts %+v\nlog:\n%s", got, s.log.String())
 	}
 	s.kill()
@@ -131,7 +139,7 @@ func TestCrashAfterAlertCountsItOnce(t *testing.T) {
 		t.Fatalf("the restart replayed nothing, so the test shows nothing:\n%s", s.log.String())
 	}
 	want := []alertRow{{Count: 1, EventIDs: ids}}
-	if diff := cmp.Diff(want, alerts(s)); diff != "" {
+	if diff := cmp.Diff(want, alerts[alertRow](t, s)); diff != "" {
 		t.Errorf("alerts after a crash that followed the alert (-want +got):\n%s\nlog:\n%s", diff, s.log.String())
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net/http"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -70,27 +69,9 @@ func TestHuntAndServeAgree(t *testing.T) {
 			// Matches of one principal close in time are one alert (alert
 			// dedup), so compare per principal: how many matches, and the
 			// base events of all of them.
-			var got map[string]*keyMatches
-			deadline := time.Now().Add(30 * time.Second)
-			for {
-				got = map[string]*keyMatches{}
-				n := 0
-				for _, a := range listAlerts(t, base, tok) {
-					if a.Rule.Title == burstTitle {
-						got[a.Principal] = got[a.Principal].add(a.Count, a.EventIDs)
-						n += a.Count
-					}
-				}
-				if n >= wantMatches || time.Now().After(deadline) {
-					break
-				}
-				time.Sleep(50 * time.Millisecond)
-			}
+			got := alertMatches(t, base, tok, burstTitle, wantMatches, func(a fullAlert) string { return a.Principal })
 			if len(want) == 0 {
 				t.Fatal("the generated stream has no burst; the property is not exercised")
-			}
-			for _, b := range got {
-				b.sort()
 			}
 			checkMetricLines(t, base, tok, "vigil_correlation_late_total 0", "vigil_correlation_forced_total 0", "vigil_correlation_stale_total 0", fmt.Sprintf("vigil_correlation_matches_total %d", wantMatches))
 			if diff := cmp.Diff(want, got); diff != "" {
@@ -134,20 +115,31 @@ func huntBursts(t *testing.T, recs []timedRecord) map[string]*keyMatches {
 		t.Fatal(err)
 	}
 	set := detect.Load(files, detect.Options{})
+	return huntTrail(t, recs, hunt.Options{Engine: set.Engine, Correlations: set.CorrelationSet}, func(m hunt.Match) (string, []string, bool) {
+		if m.Correlation == nil || m.Rule.Title != burstTitle {
+			return "", nil, false
+		}
+		return m.Correlation.Group[0].Value, m.Correlation.Events, true
+	})
+}
+
+// huntTrail runs hunt.Run with opts over the records as one CloudTrail
+// file, and returns the matches that match keeps, by the key it gives.
+func huntTrail(t *testing.T, recs []timedRecord, opts hunt.Options, match func(hunt.Match) (key string, events []string, keep bool)) map[string]*keyMatches {
+	t.Helper()
 	rd, err := decode.Builtin().NewReader(decode.Options{Kind: "cloudtrail"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	data := trailFile(recs)
 	in := decode.Input{Name: "trail.json", Open: func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil }}
+	opts.Reader, opts.Workers = rd, 2
 	out := map[string]*keyMatches{}
-	hunt.Run(context.Background(), []decode.Input{in}, hunt.Options{Reader: rd, Engine: set.Engine, Correlations: set.CorrelationSet, Workers: 2},
-		func(m hunt.Match) {
-			if m.Correlation != nil && m.Rule.Title == burstTitle {
-				p := m.Correlation.Group[0].Value
-				out[p] = out[p].add(1, m.Correlation.Events)
-			}
-		}, func(e hunt.InputError) { t.Errorf("hunt: %v", e) })
+	hunt.Run(context.Background(), []decode.Input{in}, opts, func(m hunt.Match) {
+		if k, events, keep := match(m); keep {
+			out[k] = out[k].add(1, events)
+		}
+	}, func(e hunt.InputError) { t.Errorf("hunt: %v", e) })
 	for _, b := range out {
 		b.sort()
 	}
@@ -252,26 +244,7 @@ func TestHuntAndServeAgreeOnBaselines(t *testing.T) {
 			postShuffled(t, r, base, tok, recs, lateness)
 			// Matches of one key close in time are one alert (alert
 			// dedup), so compare per principal and action.
-			var got map[string]*keyMatches
-			deadline := time.Now().Add(30 * time.Second)
-			for {
-				got = map[string]*keyMatches{}
-				n := 0
-				for _, a := range listActionAlerts(t, base, tok) {
-					if a.Rule.Title == newActionTitle {
-						k := a.Principal + " " + a.Action
-						got[k] = got[k].add(a.Count, a.EventIDs)
-						n += a.Count
-					}
-				}
-				if n >= wantMatches || time.Now().After(deadline) {
-					break
-				}
-				time.Sleep(50 * time.Millisecond)
-			}
-			for _, b := range got {
-				b.sort()
-			}
+			got := alertMatches(t, base, tok, newActionTitle, wantMatches, func(a fullAlert) string { return a.Principal + " " + a.Action })
 			checkMetricLines(t, base, tok, "vigil_baseline_late_total 0", "vigil_baseline_forced_total 0", fmt.Sprintf("vigil_baseline_matches_total %d", wantMatches))
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("serve's baseline alerts differ from hunt's matches (-hunt +serve):\n%s", diff)
@@ -280,22 +253,30 @@ func TestHuntAndServeAgreeOnBaselines(t *testing.T) {
 	}
 }
 
-// actionAlert is what the baseline comparison reads of an alert.
-type actionAlert struct {
-	Count     int      `json:"count"`
-	Principal string   `json:"principal"`
-	Action    string   `json:"action"`
-	EventIDs  []string `json:"event_ids"`
-	Rule      struct{ Title string }
-}
-
-func listActionAlerts(t *testing.T, base, token string) []actionAlert {
+// alertMatches polls serve's alerts of the rule titled title until they
+// count want matches, or for 30 seconds, and returns their matches by the
+// key of each alert.
+func alertMatches(t *testing.T, base, token, title string, want int, key func(fullAlert) string) map[string]*keyMatches {
 	t.Helper()
-	var got struct{ Alerts []actionAlert }
-	if code := call(t, "GET", base+"/api/v1/alerts?limit=1000", token, nil, &got); code != http.StatusOK {
-		t.Fatalf("listing alerts: %d", code)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		got := map[string]*keyMatches{}
+		n := 0
+		for _, a := range listAlerts(t, base, token) {
+			if a.Rule.Title == title {
+				k := key(a)
+				got[k] = got[k].add(a.Count, a.EventIDs)
+				n += a.Count
+			}
+		}
+		if n >= want || time.Now().After(deadline) {
+			for _, b := range got {
+				b.sort()
+			}
+			return got
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
-	return got.Alerts
 }
 
 // huntFirstSeen runs vigil hunt's evaluation of the baseline rule in
@@ -315,28 +296,15 @@ func huntFirstSeen(t *testing.T, recs []timedRecord, ruleFile string) map[string
 		t.Fatal(err)
 	}
 	set := detect.Load(nil, detect.Options{})
-	rd, err := decode.Builtin().NewReader(decode.Options{Kind: "cloudtrail"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	data := trailFile(recs)
-	in := decode.Input{Name: "trail.json", Open: func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil }}
-	out := map[string]*keyMatches{}
-	hunt.Run(context.Background(), []decode.Input{in}, hunt.Options{Reader: rd, Engine: set.Engine, Correlations: set.CorrelationSet, Baselines: ev, Workers: 2},
-		func(m hunt.Match) {
-			if m.Baseline == nil {
-				t.Errorf("hunt matched %q, which is no baseline", m.Rule.Title)
-				return
-			}
-			var vals []string
-			for _, kv := range m.Baseline.Key {
-				vals = append(vals, kv.Value)
-			}
-			k := strings.Join(vals, " ")
-			out[k] = out[k].add(1, m.Baseline.EventIDs)
-		}, func(e hunt.InputError) { t.Errorf("hunt: %v", e) })
-	for _, b := range out {
-		b.sort()
-	}
-	return out
+	return huntTrail(t, recs, hunt.Options{Engine: set.Engine, Baselines: ev}, func(m hunt.Match) (string, []string, bool) {
+		if m.Baseline == nil {
+			t.Errorf("hunt matched %q, which is no baseline", m.Rule.Title)
+			return "", nil, false
+		}
+		var vals []string
+		for _, kv := range m.Baseline.Key {
+			vals = append(vals, kv.Value)
+		}
+		return strings.Join(vals, " "), m.Baseline.EventIDs, true
+	})
 }

@@ -66,6 +66,7 @@ type fullAlert struct {
 	ID        string   `json:"id"`
 	Count     int      `json:"count"`
 	Principal string   `json:"principal"`
+	Action    string   `json:"action"`
 	Account   string   `json:"account"`
 	EventIDs  []string `json:"event_ids"`
 	Rule      struct {

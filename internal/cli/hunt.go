@@ -263,13 +263,25 @@ func newMatchWriter(w io.Writer, format string) *matchWriter {
 	return m
 }
 
+// matchGroup returns the key of a baseline match or the group of a
+// correlation match; nil for a single-event match.
+func matchGroup(x hunt.Match) []detect.GroupValue {
+	switch {
+	case x.Baseline != nil:
+		return x.Baseline.Key
+	case x.Correlation != nil:
+		return x.Correlation.Group
+	}
+	return nil
+}
+
 func (m *matchWriter) values(x hunt.Match) []string {
+	var group, vals []string
+	for _, g := range matchGroup(x) {
+		group = append(group, g.Field+"="+g.Value)
+		vals = append(vals, g.Value)
+	}
 	if b := x.Baseline; b != nil {
-		var group, vals []string
-		for _, kv := range b.Key {
-			group = append(group, kv.Field+"="+kv.Value)
-			vals = append(vals, kv.Value)
-		}
 		value := strconv.FormatFloat(b.Observed, 'g', -1, 64)
 		what := string(b.Rule.Kind)
 		if b.Rule.Kind == baseline.Rate {
@@ -280,11 +292,6 @@ func (m *matchWriter) values(x hunt.Match) []string {
 			"baseline", strings.Join(group, ";"), value, strings.Join(b.EventIDs, " ")}
 	}
 	if c := x.Correlation; c != nil {
-		var group, vals []string
-		for _, g := range c.Group {
-			group = append(group, g.Field+"="+g.Value)
-			vals = append(vals, g.Value)
-		}
 		value := strconv.FormatFloat(c.Value, 'g', -1, 64)
 		if c.Text != "" {
 			value += " (" + c.Text + ")"
@@ -341,25 +348,13 @@ func (m *matchWriter) write(x hunt.Match) {
 				b = strconv.AppendInt(b, int64(x.Record), 10)
 			case "group":
 				b = append(b, '{')
-				if x.Baseline != nil {
-					for j, kv := range x.Baseline.Key {
-						if j > 0 {
-							b = append(b, ',')
-						}
-						b = jsondoc.AppendString(b, kv.Field)
-						b = append(b, ':')
-						b = jsondoc.AppendString(b, kv.Value)
+				for j, g := range matchGroup(x) {
+					if j > 0 {
+						b = append(b, ',')
 					}
-				}
-				if x.Correlation != nil {
-					for j, g := range x.Correlation.Group {
-						if j > 0 {
-							b = append(b, ',')
-						}
-						b = jsondoc.AppendString(b, g.Field)
-						b = append(b, ':')
-						b = jsondoc.AppendString(b, g.Value)
-					}
+					b = jsondoc.AppendString(b, g.Field)
+					b = append(b, ':')
+					b = jsondoc.AppendString(b, g.Value)
 				}
 				b = append(b, '}')
 			case "value":

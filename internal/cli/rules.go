@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/netip"
 	"os"
@@ -41,13 +42,9 @@ the paths, and the built-in ones with --builtin-baselines, are checked the same 
 It exits 1 when there is any error.`,
 		Args: positional(cobra.ArbitraryArgs),
 		RunE: func(cmd *cobra.Command, paths []string) error {
-			if len(paths) == 0 && !bf.builtin {
-				return usagef("give rule files or directories, or --builtin-baselines")
-			}
-			sigmaPaths, basePaths := splitRulePaths(paths)
-			bfiles, err := bf.files(basePaths)
+			sigmaPaths, bfiles, err := bf.split(paths)
 			if err != nil {
-				return usageError{err}
+				return err
 			}
 			baseFailed := lintBaselines(s, bfiles)
 			if len(sigmaPaths) == 0 {
@@ -65,14 +62,9 @@ It exits 1 when there is any error.`,
 				return err
 			}
 			set := detect.Load(files, opts)
-			for _, f := range set.Failed {
-				fmt.Fprintf(s.out, "error: %v\n", f)
-			}
-			warnings := 0
-			warn := func(file, format string, args ...any) {
-				warnings++
-				fmt.Fprintf(s.out, "warning: %s: %s\n", file, fmt.Sprintf(format, args...))
-			}
+			lr := lintReport{out: s.out}
+			lr.errors(set.Failed)
+			warn := lr.warn
 			for _, in := range set.Inactive {
 				warn(in.Rule.File, "rule %q is inactive: %s", in.Rule.Title, in.Reason)
 			}
@@ -86,7 +78,7 @@ It exits 1 when there is any error.`,
 			}
 			fmt.Fprintf(s.errOut, "%d %s: %d rules active, %d inactive, %d filters, %d correlations; %d errors, %d warnings\n",
 				len(files), plural(len(files), "file", "files"), len(set.Engine.Rules()), len(set.Inactive), set.Filters,
-				len(set.Correlations), len(set.Failed), warnings)
+				len(set.Correlations), len(set.Failed), lr.warnings)
 			if len(set.Failed) > 0 || baseFailed {
 				return errFailed
 			}
@@ -147,13 +139,9 @@ built-in ones with --builtin-baselines, run the cases of x.tests.baseline
 (docs/baselines.md). It exits 1 when a case fails or a rule has no tests.`,
 		Args: positional(cobra.ArbitraryArgs),
 		RunE: func(cmd *cobra.Command, paths []string) error {
-			if len(paths) == 0 && !bf.builtin {
-				return usagef("give rule files or directories, or --builtin-baselines")
-			}
-			sigmaPaths, basePaths := splitRulePaths(paths)
-			bfiles, err := bf.files(basePaths)
+			sigmaPaths, bfiles, err := bf.split(paths)
 			if err != nil {
-				return usageError{err}
+				return err
 			}
 			var files []detect.File
 			if len(sigmaPaths) > 0 {
@@ -261,6 +249,20 @@ type baselineFile struct {
 	test string // the test file's name in fsys
 }
 
+// split tells the Sigma rule paths from the baseline rule files among
+// paths, and adds the built-in baseline rule files if asked for; it is a
+// usage error to give neither paths nor --builtin-baselines.
+func (b *baselineFlags) split(paths []string) (sigmaPaths []string, files []baselineFile, err error) {
+	if len(paths) == 0 && !b.builtin {
+		return nil, nil, usagef("give rule files or directories, or --builtin-baselines")
+	}
+	sigmaPaths, basePaths := splitRulePaths(paths)
+	if files, err = b.files(basePaths); err != nil {
+		return nil, nil, usageError{err}
+	}
+	return sigmaPaths, files, nil
+}
+
 // files returns the built-in baseline rule files if asked for, and those of
 // paths; a test file given stands for its rule file.
 func (b *baselineFlags) files(paths []string) ([]baselineFile, error) {
@@ -291,6 +293,23 @@ func (b *baselineFlags) files(paths []string) ([]baselineFile, error) {
 	return out, nil
 }
 
+// lintReport prints what a lint finds and counts the warnings.
+type lintReport struct {
+	out      io.Writer
+	warnings int
+}
+
+func (l *lintReport) errors(failed []detect.Failure) {
+	for _, f := range failed {
+		fmt.Fprintf(l.out, "error: %v\n", f)
+	}
+}
+
+func (l *lintReport) warn(file, format string, args ...any) {
+	l.warnings++
+	fmt.Fprintf(l.out, "warning: %s: %s\n", file, fmt.Sprintf(format, args...))
+}
+
 // lintBaselines lints baseline rule files like Sigma rules and reports
 // whether any failed to load.
 func lintBaselines(s *streams, files []baselineFile) bool {
@@ -312,14 +331,9 @@ func lintBaselines(s *streams, files []baselineFile) bool {
 		Country: func(netip.Addr) (string, bool) { return "", false },
 	}
 	set := baseline.Load(plain, geo)
-	for _, f := range set.Failed {
-		fmt.Fprintf(s.out, "error: %v\n", f)
-	}
-	warnings := 0
-	warn := func(file, format string, args ...any) {
-		warnings++
-		fmt.Fprintf(s.out, "warning: %s: %s\n", file, fmt.Sprintf(format, args...))
-	}
+	lr := lintReport{out: s.out}
+	lr.errors(set.Failed)
+	warn := lr.warn
 	for _, in := range set.Inactive {
 		warn(in.Rule.File, "baseline %q is inactive: %s", in.Rule.Title, in.Reason)
 	}
@@ -330,7 +344,7 @@ func lintBaselines(s *streams, files []baselineFile) bool {
 		}
 	}
 	fmt.Fprintf(s.errOut, "%d baseline %s: %d baselines active, %d inactive; %d errors, %d warnings\n",
-		len(files), plural(len(files), "file", "files"), len(set.Rules), len(set.Inactive), len(set.Failed), warnings)
+		len(files), plural(len(files), "file", "files"), len(set.Rules), len(set.Inactive), len(set.Failed), lr.warnings)
 	return len(set.Failed) > 0
 }
 

@@ -279,49 +279,42 @@ func insertionSort(p []*Observation) {
 // merges them rather than sorting.
 const maxMergeRuns = 64
 
-// mergeRuns merges the sorted runs of p that start at starts into a new
-// slice, taking the next observation from a heap of the runs' heads:
-// n·log(runs) comparisons rather than a sort's n·log(n).
+// mergeRuns merges the sorted runs of p that start at starts, two at a
+// time, in log2(runs) passes between p and a second buffer: n·log(runs)
+// comparisons rather than a sort's n·log(n). It returns the buffer that
+// holds the result.
 func mergeRuns(p []*Observation, starts []int) []*Observation {
-	type run struct{ next, end int }
-	h := make([]run, len(starts))
-	for i, s := range starts {
-		end := len(p)
-		if i+1 < len(starts) {
-			end = starts[i+1]
-		}
-		h[i] = run{s, end}
-	}
-	less := func(i, j int) bool { return obsLess(p[h[i].next], p[h[j].next]) }
-	down := func(i int) {
-		for {
-			l := 2*i + 1
-			if l >= len(h) {
-				return
+	src, dst := p, make([]*Observation, len(p))
+	bounds := append(slices.Clone(starts), len(p)) // run j is [bounds[j], bounds[j+1])
+	for len(bounds) > 2 {
+		next := bounds[:0:0]
+		for j := 0; j+1 < len(bounds); j += 2 {
+			lo, mid, hi := bounds[j], bounds[j+1], bounds[j+1]
+			if j+2 < len(bounds) {
+				hi = bounds[j+2]
 			}
-			if r := l + 1; r < len(h) && less(r, l) {
-				l = r
-			}
-			if !less(l, i) {
-				return
-			}
-			h[i], h[l] = h[l], h[i]
-			i = l
+			merge2(dst[lo:hi], src[lo:mid], src[mid:hi])
+			next = append(next, lo)
+		}
+		bounds = append(next, len(p))
+		src, dst = dst, src
+	}
+	clear(dst)
+	return src
+}
+
+// merge2 merges the sorted a and b into out, which holds both.
+func merge2(out, a, b []*Observation) {
+	i, j := 0, 0
+	for k := range out {
+		if j == len(b) || (i < len(a) && !obsLess(b[j], a[i])) {
+			out[k] = a[i]
+			i++
+		} else {
+			out[k] = b[j]
+			j++
 		}
 	}
-	for i := len(h)/2 - 1; i >= 0; i-- {
-		down(i)
-	}
-	out := make([]*Observation, 0, len(p))
-	for len(h) > 0 {
-		out = append(out, p[h[0].next])
-		if h[0].next++; h[0].next == h[0].end {
-			h[0] = h[len(h)-1]
-			h = h[:len(h)-1]
-		}
-		down(0)
-	}
-	return out
 }
 
 // obsCompare orders observations by (event time, event ID, rule).

@@ -9,6 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/vigil-sec/vigil/internal/alert"
+	"github.com/vigil-sec/vigil/internal/detect"
 	"github.com/vigil-sec/vigil/internal/detect/baseline"
 	"github.com/vigil-sec/vigil/internal/event"
 )
@@ -107,7 +108,7 @@ func TestBaselineAlert(t *testing.T) {
 		for i := range ids {
 			ids[i] = fmt.Sprint("e", i)
 		}
-		return baseline.Match{Rule: r, Time: at, Key: []baseline.KeyValue{{Field: "principal", Value: principal}, {Field: "action", Value: action}}, EventIDs: ids}
+		return baseline.Match{Rule: r, Time: at, Key: []detect.GroupValue{{Field: "principal", Value: principal}, {Field: "action", Value: action}}, EventIDs: ids}
 	}
 	a := BaselineAlert(match("alice", "GetSecretValue"), at)
 	if a.Rule.ID != r.ID || a.Rule.Title != r.Title || a.Severity != "high" || !cmp.Equal(a.Rule.Tags, r.Tags) {

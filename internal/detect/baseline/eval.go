@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vigil-sec/vigil/internal/detect"
 	"github.com/vigil-sec/vigil/internal/event"
 )
 
@@ -18,7 +19,7 @@ type Match struct {
 	Rule *Rule
 	// Key holds the values of the rule's Key fields, then of its New
 	// fields.
-	Key []KeyValue
+	Key []detect.GroupValue
 	// Time is, for a rate spike, the start of the bucket; for a first_seen
 	// match, the time of the first event with the new combination.
 	Time time.Time
@@ -37,12 +38,6 @@ type Match struct {
 	// EventIDs are the IDs of the bucket's earliest events (by time, then
 	// ID), at most MaxEventIDs.
 	EventIDs []string
-}
-
-// KeyValue is one field of a match's key and its value.
-type KeyValue struct {
-	Field string
-	Value string
 }
 
 // MaxEventIDs bounds the event IDs a bucket keeps for its match.
@@ -553,12 +548,12 @@ func (e *Evaluator) add(rs *ruleState, b int64, r *record, batch *Batch, t int64
 	bk.n += int64(r.counted)
 }
 
-func (rs *ruleState) keyValues(key string) []KeyValue {
+func (rs *ruleState) keyValues(key string) []detect.GroupValue {
 	fields := rs.r.Fields()
 	vals := decodeTuple(key, len(fields))
-	out := make([]KeyValue, len(fields))
+	out := make([]detect.GroupValue, len(fields))
 	for i, f := range fields {
-		out[i] = KeyValue{Field: f, Value: vals[i]}
+		out[i] = detect.GroupValue{Field: f, Value: vals[i]}
 	}
 	return out
 }

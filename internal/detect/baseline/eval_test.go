@@ -14,6 +14,7 @@ import (
 
 	gocmp "github.com/google/go-cmp/cmp"
 
+	"github.com/vigil-sec/vigil/internal/detect"
 	"github.com/vigil-sec/vigil/internal/detect/baseline"
 	"github.com/vigil-sec/vigil/internal/detect/baseline/baselinetest"
 	"github.com/vigil-sec/vigil/internal/event"
@@ -199,7 +200,7 @@ func TestMatchContent(t *testing.T) {
 	if m.Rule != rules[0] || m.Observed != 52 || m.Events != 52 || !m.Time.Equal(spike) || !m.End.Equal(spike.Add(time.Minute)) {
 		t.Errorf("match = %+v", m)
 	}
-	if diff := gocmp.Diff([]baseline.KeyValue{{Field: "principal", Value: "p"}}, m.Key); diff != "" {
+	if diff := gocmp.Diff([]detect.GroupValue{{Field: "principal", Value: "p"}}, m.Key); diff != "" {
 		t.Errorf("key (-want +got):\n%s", diff)
 	}
 	// The key did 2 a minute every minute: expected 2, stddev sqrt(2)

@@ -115,7 +115,7 @@ type record struct {
 func (e *Evaluator) NewExtractor() *Extractor {
 	x := &Extractor{e: e, batch: &Batch{}, merge: e.opts.Lateness == Unbounded}
 	x.x.geo = &e.opts.Geo
-	x.x.seed = e.seed
+	x.x.seed, x.x.key = e.seed, newKeyHash(e.seed)
 	x.x.init(len(e.ids))
 	x.spans = make([]span, len(e.ids))
 	x.spanGen = make([]uint32, len(e.ids))

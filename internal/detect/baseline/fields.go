@@ -85,7 +85,8 @@ type evctx struct {
 	hgen  []uint32
 	val   []string
 	hash  []uint64
-	seed  uint64 // of hashString
+	seed  uint64 // of the key hash
+	key   keyHash
 	geoOK bool
 	geoV  geoAnswer
 	// Recent GeoIP answers, user agent families and roles of sessions,
@@ -156,7 +157,7 @@ func (x *evctx) hashOf(f *fieldRef) (uint64, bool) {
 	}
 	v := x.get(f)
 	if x.hgen[f.id] != x.gen { // derived values come with their hash
-		x.hash[f.id], x.hgen[f.id] = hashString(x.seed, v), x.gen
+		x.hash[f.id], x.hgen[f.id] = x.key.sum(v), x.gen
 	}
 	return x.hash[f.id], v == ""
 }
@@ -178,11 +179,11 @@ func (x *evctx) derive(k fieldKind) hashed {
 			return x.hashed(roleOf(x.ev))
 		}
 		// A session's role never changes: remember it by session ARN.
-		return x.roles.get(hashString(x.seed, x.ev.Principal), x.ev.Principal, func(string) hashed { return x.hashed(strings.Clone(roleOf(x.ev))) })
+		return x.roles.get(x.key.sum(x.ev.Principal), x.ev.Principal, func(string) hashed { return x.hashed(strings.Clone(roleOf(x.ev))) })
 	case fieldUAFamily:
-		return x.agents.get(hashString(x.seed, x.ev.UserAgent), x.ev.UserAgent, func(ua string) hashed { return x.hashed(strings.Clone(userAgentFamily(ua))) })
+		return x.agents.get(x.key.sum(x.ev.UserAgent), x.ev.UserAgent, func(ua string) hashed { return x.hashed(strings.Clone(userAgentFamily(ua))) })
 	}
-	return hashed{h: hashString(x.seed, "")}
+	return hashed{h: x.key.sum("")}
 }
 
 // hashed returns v, cut to maxValueLen, with its hash.
@@ -190,7 +191,7 @@ func (x *evctx) hashed(v string) hashed {
 	if len(v) > maxValueLen {
 		v = v[:maxValueLen]
 	}
-	return hashed{v: v, h: hashString(x.seed, v)}
+	return hashed{v: v, h: x.key.sum(v)}
 }
 
 // geoOf returns the ASN and country of an address, through the cache.
@@ -198,7 +199,7 @@ func (x *evctx) geoOf(s string) geoAnswer {
 	if s == "" {
 		return geoAnswer{x.hashed(""), x.hashed("")}
 	}
-	return x.geoCache.get(hashString(x.seed, s), s, func(s string) geoAnswer {
+	return x.geoCache.get(x.key.sum(s), s, func(s string) geoAnswer {
 		var asn, country string
 		if ip, err := netip.ParseAddr(s); err == nil {
 			if x.geo.ASN != nil {
@@ -399,24 +400,30 @@ func sourcesOf(r *Rule) []string {
 	return out
 }
 
-// hashString hashes s with a 64-bit keyed hash that folds sixteen bytes
-// at a time into its state with a 128-bit multiply. The two factors are
-// keyed by different secrets (the state, and a second key drawn from the
-// seed), so no input can zero a factor or swap one for the other without
-// knowing the seed. Short strings are read as at most four overlapping
-// words. The seed is random per evaluator and kept in checkpoints, so
-// hashes are stable across restarts while values made to collide cannot
-// be computed offline.
-func hashString(seed uint64, s string) uint64 {
-	const (
-		p0 = 0xa0761d6478bd642f
-		p1 = 0xe7037ed1a0b428db
-		p2 = 0x8ebc6af09c88c6e3
-		p3 = 0x589965cc75374cc3
-	)
+// keyHash hashes strings with a 64-bit keyed hash that folds sixteen
+// bytes at a time into its state with a 128-bit multiply. The two factors
+// are keyed by different secrets (the state, and a second key drawn from
+// the seed), so no input can zero a factor or swap one for the other
+// without knowing the seed. Short strings are read as at most four
+// overlapping words. The seed is random per evaluator and kept in
+// checkpoints, so hashes are stable across restarts while values made to
+// collide cannot be computed offline.
+type keyHash struct{ h0, k uint64 }
+
+const (
+	hp0 = 0xa0761d6478bd642f
+	hp1 = 0xe7037ed1a0b428db
+	hp2 = 0x8ebc6af09c88c6e3
+	hp3 = 0x589965cc75374cc3
+)
+
+func newKeyHash(seed uint64) keyHash {
+	return keyHash{h0: seed ^ hp0, k: mum(seed^hp2, hp3) ^ hp1}
+}
+
+func (kh keyHash) sum(s string) uint64 {
 	n := len(s)
-	h := seed ^ p0
-	k := mum(seed^p2, p3) ^ p1
+	h, k := kh.h0, kh.k
 	var a, b uint64
 	switch {
 	case n > 16:
@@ -432,7 +439,7 @@ func hashString(seed uint64, s string) uint64 {
 		a = uint64(s[0])<<16 | uint64(s[n>>1])<<8 | uint64(s[n-1])
 	}
 	h = mum(a^k, b^h)
-	return mum(h^p3, uint64(n)^p0)
+	return mum(h^hp3, uint64(n)^hp0)
 }
 
 func le64(s string) uint64 {

@@ -125,12 +125,12 @@ func TestFolds(t *testing.T) {
 func TestHash(t *testing.T) {
 	seen := map[uint64]string{}
 	for _, s := range []string{"", "a", "b", "ab", "ba", "abcdefgh", "abcdefghi", "abcdefgh\x00", "arn:aws:iam::1:role/x", "arn:aws:iam::1:role/y"} {
-		h := hashString(7, s)
+		h := newKeyHash(7).sum(s)
 		if prev, dup := seen[h]; dup {
 			t.Errorf("%q and %q share a hash", s, prev)
 		}
 		seen[h] = s
-		if hashString(7, s) != h || hashString(8, s) == h {
+		if newKeyHash(7).sum(s) != h || newKeyHash(8).sum(s) == h {
 			t.Errorf("%q: the hash is not a function of seed and value", s)
 		}
 	}
@@ -138,15 +138,15 @@ func TestHash(t *testing.T) {
 	// overlapping words that short strings are read as.
 	base := []byte("arn:aws:sts::111122223333:assumed-role/orders-api-role/orders-api-0123456789")
 	for n := 1; n <= len(base); n++ {
-		h := hashString(7, string(base[:n]))
+		h := newKeyHash(7).sum(string(base[:n]))
 		for i := 0; i < n; i++ {
 			b := append([]byte(nil), base[:n]...)
 			b[i] ^= 0x20
-			if hashString(7, string(b)) == h {
+			if newKeyHash(7).sum(string(b)) == h {
 				t.Errorf("length %d: changing byte %d leaves the hash", n, i)
 			}
 		}
-		if hashString(7, string(base[:n-1])+"\x00") == h && base[n-1] != 0 {
+		if newKeyHash(7).sum(string(base[:n-1])+"\x00") == h && base[n-1] != 0 {
 			t.Errorf("length %d: the last byte does not count", n)
 		}
 	}
@@ -156,13 +156,13 @@ func TestHash(t *testing.T) {
 	for _, seed := range []uint64{1, 7, 0x9e3779b97f4a7c15} {
 		for _, n := range []int{16, 17, 32, 48, 64} {
 			b := []byte(strings.Repeat("arn:aws:iam::111122223333:role/x", 3)[:n])
-			h := hashString(seed, string(b))
+			h := newKeyHash(seed).sum(string(b))
 			for _, c := range []uint64{0, 0xe7037ed1a0b428db ^ 0x8ebc6af09c88c6e3, 0xa0761d6478bd642f, 0x589965cc75374cc3} {
 				w0, w1 := binary.LittleEndian.Uint64(b), binary.LittleEndian.Uint64(b[8:])
 				s := append([]byte(nil), b...)
 				binary.LittleEndian.PutUint64(s, w1^c)
 				binary.LittleEndian.PutUint64(s[8:], w0^c)
-				if string(s) != string(b) && hashString(seed, string(s)) == h {
+				if string(s) != string(b) && newKeyHash(seed).sum(string(s)) == h {
 					t.Errorf("seed %#x, %d bytes: swapping the first block's words (xor %#x) keeps the hash", seed, n, c)
 				}
 			}
