@@ -77,6 +77,20 @@ func (ob *openBucket) find(h uint64) int32 {
 	}
 }
 
+// peek reads the index slot where a search for h starts and, when it
+// holds h, the lines of h's bucket that counting an event reads.
+func (ob *openBucket) peek(h uint64) uint64 {
+	if len(ob.index) == 0 {
+		return 0
+	}
+	s := ob.index[h&uint64(len(ob.index)-1)]
+	if s.h == h {
+		bk := &ob.bks[s.i]
+		return uint64(bk.n) + uint64(bk.ids[max(bk.nids-1, 0)].t)
+	}
+	return s.h
+}
+
 // place indexes the bucket at position i of the slab under hash h, which
 // is not indexed yet, growing the index past half full.
 func (ob *openBucket) place(h uint64, i int32) {

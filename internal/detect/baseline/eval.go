@@ -123,6 +123,7 @@ type Evaluator struct {
 	bySource  map[string][]cand
 	anySource []cand
 	spare     []*openBucket // closed, for reuse
+	warmSum   uint64        // what warm read, kept so that the reads are done
 	seed      uint64        // of the key hashes
 	own       *Extractor    // Observe's
 	pending   int

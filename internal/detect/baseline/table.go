@@ -52,6 +52,14 @@ func (t *table) find(h uint64) *slot {
 	}
 }
 
+// peek reads the slot where a search for h starts.
+func (t *table) peek(h uint64) uint64 {
+	if len(t.slots) == 0 {
+		return 0
+	}
+	return t.slots[h&uint64(len(t.slots)-1)].h
+}
+
 // insert adds h, which must be absent, evicting first if the table is
 // full. The pointer is valid until the next insert.
 func (t *table) insert(h uint64, seen, aux int32) *slot {
