@@ -39,6 +39,17 @@ type fieldRef struct {
 	env  func(*event.Event) string
 	path string // for raw fields, after "raw."
 	id   int    // index of the field's value in evctx, shared by every rule that reads it
+	// base is the envelope field a derived field is computed from; its
+	// hash finds the derived value in a cache.
+	base *fieldRef
+}
+
+// baseOf names the envelope field each derived field is computed from.
+var baseOf = map[fieldKind]string{
+	fieldASN:      "source_ip",
+	fieldCountry:  "source_ip",
+	fieldRole:     "principal",
+	fieldUAFamily: "user_agent",
 }
 
 // fieldIDs numbers the distinct fields an evaluator's rules read.
@@ -52,6 +63,10 @@ func (ids fieldIDs) compile(name string) fieldRef {
 		ids[name] = id
 	}
 	f.id = id
+	if b, ok := baseOf[f.kind]; ok {
+		base := ids.compile(b)
+		f.base = &base
+	}
 	return f
 }
 
@@ -138,7 +153,7 @@ func (x *evctx) get(f *fieldRef) string {
 	case fieldRaw:
 		v = x.ev.Raw.First(f.path).Str()
 	default:
-		d := x.derive(f.kind)
+		d := x.derive(f)
 		v = d.v
 		x.hash[f.id], x.hgen[f.id] = d.h, x.gen
 	}
@@ -164,13 +179,13 @@ func (x *evctx) hashOf(f *fieldRef) (uint64, bool) {
 
 // derive returns the value of a derived field, cut to maxValueLen, and
 // its hash.
-func (x *evctx) derive(k fieldKind) hashed {
-	switch k {
+func (x *evctx) derive(f *fieldRef) hashed {
+	switch f.kind {
 	case fieldASN, fieldCountry:
 		if !x.geoOK {
-			x.geoV, x.geoOK = x.geoOf(x.ev.SourceIP), true
+			x.geoV, x.geoOK = x.geoOf(f.base), true
 		}
-		if k == fieldASN {
+		if f.kind == fieldASN {
 			return x.geoV[0]
 		}
 		return x.geoV[1]
@@ -179,9 +194,17 @@ func (x *evctx) derive(k fieldKind) hashed {
 			return x.hashed(roleOf(x.ev))
 		}
 		// A session's role never changes: remember it by session ARN.
-		return x.roles.get(x.key.sum(x.ev.Principal), x.ev.Principal, func(string) hashed { return x.hashed(strings.Clone(roleOf(x.ev))) })
+		h, empty := x.hashOf(f.base)
+		if empty {
+			return x.hashed(roleOf(x.ev))
+		}
+		return x.roles.get(h, func() hashed { return x.hashed(strings.Clone(roleOf(x.ev))) })
 	case fieldUAFamily:
-		return x.agents.get(x.key.sum(x.ev.UserAgent), x.ev.UserAgent, func(ua string) hashed { return x.hashed(strings.Clone(userAgentFamily(ua))) })
+		h, empty := x.hashOf(f.base)
+		if empty {
+			return x.hashed("")
+		}
+		return x.agents.get(h, func() hashed { return x.hashed(strings.Clone(userAgentFamily(x.get(f.base)))) })
 	}
 	return hashed{h: x.key.sum("")}
 }
@@ -194,12 +217,15 @@ func (x *evctx) hashed(v string) hashed {
 	return hashed{v: v, h: x.key.sum(v)}
 }
 
-// geoOf returns the ASN and country of an address, through the cache.
-func (x *evctx) geoOf(s string) geoAnswer {
-	if s == "" {
+// geoOf returns the ASN and country of the address in field ip, through
+// the cache.
+func (x *evctx) geoOf(ip *fieldRef) geoAnswer {
+	h, empty := x.hashOf(ip)
+	if empty {
 		return geoAnswer{x.hashed(""), x.hashed("")}
 	}
-	return x.geoCache.get(x.key.sum(s), s, func(s string) geoAnswer {
+	return x.geoCache.get(h, func() geoAnswer {
+		s := x.get(ip)
 		var asn, country string
 		if ip, err := netip.ParseAddr(s); err == nil {
 			if x.geo.ASN != nil {
@@ -217,10 +243,10 @@ func (x *evctx) geoOf(s string) geoAnswer {
 // arguments, found by the argument's hash under the evaluator's seed,
 // with no string to compare: two arguments share a hash as unlikely as
 // two combinations do, and as impossibly to arrange without the seed. A
-// direct-mapped memo of memoSize slots stands in front of a map, emptied
-// when it holds cacheSize answers.
+// memo of memoSets sets of two slots, the most recent first, stands in
+// front of a map, emptied when it holds cacheSize answers.
 type cache[V any] struct {
-	memo []cacheEntry[V] // memoSize, made on first use
+	memo []cacheEntry[V] // 2*memoSets, made on first use
 	m    map[uint64]V
 }
 
@@ -231,30 +257,36 @@ type cacheEntry[V any] struct {
 
 const (
 	cacheSize = 8192
-	memoBits  = 9
-	memoSize  = 1 << memoBits
+	memoBits  = 8
+	memoSets  = 1 << memoBits
 )
 
-// get returns the answer for k, whose hash is h; compute must copy what
-// it keeps of k, which may share an event's memory.
-func (c *cache[V]) get(h uint64, k string, compute func(string) V) V {
+// get returns the answer for the argument whose hash is h, calling
+// compute for an argument not in the cache; compute must copy what it
+// keeps of the argument, which may share an event's memory.
+func (c *cache[V]) get(h uint64, compute func() V) V {
 	if c.memo == nil {
-		c.memo = make([]cacheEntry[V], memoSize)
+		c.memo = make([]cacheEntry[V], 2*memoSets)
 	}
 	h |= 1
-	slot := &c.memo[h>>(64-memoBits)]
-	if slot.h == h {
-		return slot.v
+	set := c.memo[2*(h>>(64-memoBits)):][:2]
+	if set[0].h == h {
+		return set[0].v
+	}
+	if set[1].h == h {
+		set[0], set[1] = set[1], set[0]
+		return set[0].v
 	}
 	v, ok := c.m[h]
 	if !ok {
-		v = compute(k)
+		v = compute()
 		if c.m == nil || len(c.m) >= cacheSize {
 			c.m = make(map[uint64]V, cacheSize/4)
 		}
 		c.m[h] = v
 	}
-	*slot = cacheEntry[V]{h: h, v: v}
+	set[1] = set[0]
+	set[0] = cacheEntry[V]{h: h, v: v}
 	return v
 }
 

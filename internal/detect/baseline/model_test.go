@@ -211,3 +211,46 @@ func TestTableRemove(t *testing.T) {
 		}
 	}
 }
+
+// TestCache checks that the cache of derived values answers for each
+// argument what compute gave for it, however the arguments share memo
+// sets, computes each answer once while it is held, and starts over once
+// it holds cacheSize answers.
+func TestCache(t *testing.T) {
+	var c cache[uint64]
+	computed := map[uint64]int{}
+	get := func(h uint64) uint64 {
+		return c.get(h, func() uint64 { computed[h]++; return h * 3 })
+	}
+	// Four arguments in one set of two slots, then one in another set.
+	set := uint64(5) << (64 - memoBits)
+	args := []uint64{set | 2, set | 4, set | 8, set | 16, 9 << (64 - memoBits)}
+	for round := 0; round < 3; round++ {
+		for _, h := range args {
+			if got := get(h); got != h*3 {
+				t.Fatalf("round %d: get(%#x) = %#x, want %#x", round, h, got, h*3)
+			}
+		}
+		// Hits of the second slot move it first.
+		for _, h := range []uint64{args[3], args[2], args[3], args[2]} {
+			if got := get(h); got != h*3 {
+				t.Fatalf("round %d: get(%#x) = %#x after a swap", round, h, got)
+			}
+		}
+	}
+	for _, h := range args {
+		if computed[h] != 1 {
+			t.Errorf("%#x computed %d times, want once", h, computed[h])
+		}
+	}
+	for h := uint64(1); h <= cacheSize; h++ {
+		get(h << 20)
+	}
+	// Push args[4] out of its memo set: it is then found in the map only
+	// if the map kept it.
+	get(args[4] | 2)
+	get(args[4] | 4)
+	if get(args[4]); computed[args[4]] != 2 {
+		t.Errorf("after %d more answers, %#x was computed %d times, want again", cacheSize, args[4], computed[args[4]])
+	}
+}
