@@ -457,8 +457,8 @@ func (e *Evaluator) closeHead(rs *ruleState, emit func(Match)) {
 // the alternatives of its events that apply to the event's source.
 func (rs *ruleState) matches(x *evctx, events []clause) bool {
 	hit := false
-	for _, c := range events {
-		if c.match(x) {
+	for i := range events {
+		if events[i].match(x) {
 			hit = true
 			break
 		}
@@ -466,8 +466,8 @@ func (rs *ruleState) matches(x *evctx, events []clause) bool {
 	if !hit {
 		return false
 	}
-	for _, c := range rs.except {
-		if c.match(x) {
+	for i := range rs.except {
+		if rs.except[i].match(x) {
 			return false
 		}
 	}

@@ -35,10 +35,6 @@ type Extractor struct {
 	lastSource string
 	lastCands  []cand
 	lastOK     bool
-	// The span in the batch's arena of each field's value for the current
-	// event, valid when spanGen matches the event's generation.
-	spans   []span
-	spanGen []uint32
 }
 
 // Batch is what an Extractor read from a run of events, for Apply.
@@ -117,8 +113,6 @@ func (e *Evaluator) NewExtractor() *Extractor {
 	x.x.geo = &e.opts.Geo
 	x.x.seed, x.x.key = e.seed, newKeyHash(e.seed)
 	x.x.init(len(e.ids))
-	x.spans = make([]span, len(e.ids))
-	x.spanGen = make([]uint32, len(e.ids))
 	return x
 }
 
@@ -236,43 +230,41 @@ func (x *Extractor) Extract(ev *event.Event) {
 		x.lastSource, x.lastCands, x.lastOK = strings.Clone(ev.Source), cands, true
 	}
 	x.x.reset(ev)
-	if x.x.gen == 1 { // the generations wrapped (or this is the first event)
-		clear(x.spanGen)
-	}
 	id := b.put(ev.ID)
 	t := ev.Time.UnixNano()
 	minute := floorDiv(t, minuteNs)
-	for _, c := range cands {
+	for ci := range cands {
+		c := &cands[ci]
 		rs := e.rules[c.rule]
 		if !rs.matches(&x.x, c.events) {
 			continue
 		}
-		r := record{rule: c.rule, first: -1, last: -1, rising: 1, maxT: t}
-		var ok bool
-		if r.h, r.eh, ok = x.hashKey(rs); !ok {
-			r.noKey = true
-			b.recs = append(b.recs, r)
+		h, eh, ok := x.hashKey(rs)
+		if !ok {
+			b.recs = append(b.recs, record{rule: c.rule, noKey: true, first: -1, last: -1, rising: 1, maxT: t})
 			continue
 		}
+		var v float64
+		noVal := false
 		if rs.value != nil {
-			r.v, ok = rs.valueOf(&x.x)
-			r.noVal = !ok
+			v, ok = rs.valueOf(&x.x)
+			noVal = !ok
 		}
-		r.bk = int32(bucketStart(minute, rs.bucketMin))
-		if x.merge && !r.noVal {
-			if i := b.merged(c.rule, r.bk, r.h, int32(len(b.recs))); i >= 0 {
-				b.addTo(i, int32(len(b.events)), r.v, t, rs.value == nil)
+		bk := int32(bucketStart(minute, rs.bucketMin))
+		if x.merge && !noVal {
+			if i := b.merged(c.rule, bk, h, int32(len(b.recs))); i >= 0 {
+				b.addTo(i, int32(len(b.events)), v, t, rs.value == nil)
 				continue
 			}
 		}
-		r.key = int32(len(b.keys))
+		key := int32(len(b.keys))
 		for i := range rs.key {
 			b.keys = append(b.keys, x.value(&rs.key[i]))
 		}
 		for i := range rs.new {
 			b.keys = append(b.keys, x.value(&rs.new[i]))
 		}
-		b.recs = append(b.recs, r)
+		b.recs = append(b.recs, record{rule: c.rule, noVal: noVal, h: h, eh: eh, v: v, key: key, bk: bk, first: -1, last: -1, rising: 1, maxT: t})
 	}
 	x.x.ev = nil
 	b.events = append(b.events, extracted{t: t, cands: cands, id: id, end: int32(len(b.recs))})
@@ -305,12 +297,12 @@ func (b *Batch) addTo(i, ev int32, v float64, t int64, countOnly bool) {
 // value returns the span of f's value for the current event in the
 // batch's arena, copying it there once per event.
 func (x *Extractor) value(f *fieldRef) span {
-	if x.spanGen[f.id] == x.x.gen {
-		return x.spans[f.id]
+	s := &x.x.f[f.id]
+	if s.sgen == x.x.gen {
+		return s.sp
 	}
-	sp := x.batch.put(x.x.get(f))
-	x.spans[f.id], x.spanGen[f.id] = sp, x.x.gen
-	return sp
+	s.sp, s.sgen = x.batch.put(x.x.get(f)), x.x.gen
+	return s.sp
 }
 
 // hashKey returns the hash of the event's Key and New values and of its Key

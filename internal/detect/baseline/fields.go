@@ -95,12 +95,9 @@ func compileField(name string) fieldRef {
 type evctx struct {
 	ev    *event.Event
 	geo   *Geo
-	gen   uint32   // the current event; fields whose vgen differs are not read yet
-	vgen  []uint32 // by field id
-	hgen  []uint32
-	val   []string
-	hash  []uint64
-	seed  uint64 // of the key hash
+	gen   uint32     // the current event; what a field slot holds of another generation is stale
+	f     []fieldVal // by field id
+	seed  uint64     // of the key hash
 	key   keyHash
 	geoOK bool
 	geoV  geoAnswer
@@ -110,6 +107,16 @@ type evctx struct {
 	geoCache cache[geoAnswer]
 	agents   cache[hashed]
 	roles    cache[hashed]
+}
+
+// fieldVal is what is known of one field of the current event: its
+// value, its hash and (for an Extractor) the span of its value in the
+// batch's arena, each valid when its generation is the event's.
+type fieldVal struct {
+	vgen, hgen, sgen uint32
+	sp               span
+	hash             uint64
+	val              string
 }
 
 // hashed is a derived value and its hash under the evaluator's seed.
@@ -122,10 +129,7 @@ type hashed struct {
 type geoAnswer [2]hashed
 
 func (x *evctx) init(fields int) {
-	x.vgen = make([]uint32, fields)
-	x.hgen = make([]uint32, fields)
-	x.val = make([]string, fields)
-	x.hash = make([]uint64, fields)
+	x.f = make([]fieldVal, fields)
 }
 
 func (x *evctx) reset(ev *event.Event) {
@@ -133,8 +137,7 @@ func (x *evctx) reset(ev *event.Event) {
 	x.geoOK = false
 	x.gen++
 	if x.gen == 0 { // wrapped: forget every value
-		clear(x.vgen)
-		clear(x.hgen)
+		clear(x.f)
 		x.gen = 1
 	}
 }
@@ -143,8 +146,9 @@ func (x *evctx) reset(ev *event.Event) {
 // "" when absent. The value may share the event's memory, which a decoder
 // reuses for the next event: nothing keeps it beyond the event.
 func (x *evctx) get(f *fieldRef) string {
-	if x.vgen[f.id] == x.gen {
-		return x.val[f.id]
+	s := &x.f[f.id]
+	if s.vgen == x.gen {
+		return s.val
 	}
 	var v string
 	switch f.kind {
@@ -155,26 +159,27 @@ func (x *evctx) get(f *fieldRef) string {
 	default:
 		d := x.derive(f)
 		v = d.v
-		x.hash[f.id], x.hgen[f.id] = d.h, x.gen
+		s.hash, s.hgen = d.h, x.gen
 	}
 	if len(v) > maxValueLen {
 		v = v[:maxValueLen]
 	}
-	x.val[f.id], x.vgen[f.id] = v, x.gen
+	s.val, s.vgen = v, x.gen
 	return v
 }
 
 // hashOf returns the hash of f's value for the current event, and
 // whether the value is empty.
 func (x *evctx) hashOf(f *fieldRef) (uint64, bool) {
-	if x.hgen[f.id] == x.gen { // a hash is only kept with its value
-		return x.hash[f.id], x.val[f.id] == ""
+	s := &x.f[f.id]
+	if s.hgen == x.gen { // a hash is only kept with its value
+		return s.hash, s.val == ""
 	}
 	v := x.get(f)
-	if x.hgen[f.id] != x.gen { // derived values come with their hash
-		x.hash[f.id], x.hgen[f.id] = x.key.sum(v), x.gen
+	if s.hgen != x.gen { // derived values come with their hash
+		s.hash, s.hgen = x.key.sum(v), x.gen
 	}
-	return x.hash[f.id], v == ""
+	return s.hash, v == ""
 }
 
 // derive returns the value of a derived field, cut to maxValueLen, and
