@@ -140,6 +140,7 @@ type Evaluator struct {
 // alternatives of its events that apply to that source.
 type cand struct {
 	rule   int32
+	rs     *ruleState
 	events []clause
 }
 
@@ -223,7 +224,7 @@ func (e *Evaluator) route() {
 	e.bySource, e.anySource = map[string][]cand{}, nil
 	for i, rs := range e.rules {
 		if rs.sources == nil {
-			e.anySource = append(e.anySource, cand{int32(i), rs.events})
+			e.anySource = append(e.anySource, cand{int32(i), rs, rs.events})
 		}
 		for _, s := range rs.sources {
 			e.bySource[s] = nil
@@ -234,9 +235,9 @@ func (e *Evaluator) route() {
 		for i, rs := range e.rules {
 			switch {
 			case rs.sources == nil:
-				l = append(l, cand{int32(i), rs.events})
+				l = append(l, cand{int32(i), rs, rs.events})
 			case slices.Contains(rs.sources, s):
-				l = append(l, cand{int32(i), clausesFor(rs.events, s)})
+				l = append(l, cand{int32(i), rs, clausesFor(rs.events, s)})
 			}
 		}
 		e.bySource[s] = l
@@ -346,7 +347,7 @@ func (e *Evaluator) Advance(t time.Time, emit func(Match)) {
 	}
 	all := make([]cand, len(e.rules))
 	for i, rs := range e.rules {
-		all[i] = cand{rule: int32(i)}
+		all[i] = cand{rule: int32(i), rs: rs}
 		rs.wm = max(rs.wm, t.UnixNano())
 	}
 	e.release(all, emit)

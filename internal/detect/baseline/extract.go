@@ -220,12 +220,11 @@ func (x *Extractor) Extract(ev *event.Event) {
 		b.events = append(b.events, extracted{bad: true, end: int32(len(b.recs))})
 		return
 	}
-	e := x.e
 	cands := x.lastCands
 	if ev.Source != x.lastSource || !x.lastOK {
 		var ok bool
-		if cands, ok = e.bySource[ev.Source]; !ok {
-			cands = e.anySource
+		if cands, ok = x.e.bySource[ev.Source]; !ok {
+			cands = x.e.anySource
 		}
 		x.lastSource, x.lastCands, x.lastOK = strings.Clone(ev.Source), cands, true
 	}
@@ -235,13 +234,14 @@ func (x *Extractor) Extract(ev *event.Event) {
 	minute := floorDiv(t, minuteNs)
 	for ci := range cands {
 		c := &cands[ci]
-		rs := e.rules[c.rule]
+		rs := c.rs
 		if !rs.matches(&x.x, c.events) {
 			continue
 		}
+		bk := int32(bucketStart(minute, rs.bucketMin))
 		h, eh, ok := x.hashKey(rs)
 		if !ok {
-			b.recs = append(b.recs, record{rule: c.rule, noKey: true, first: -1, last: -1, rising: 1, maxT: t})
+			b.recs = append(b.recs, record{rule: c.rule, noKey: true, bk: bk, first: -1, last: -1, rising: 1, maxT: t})
 			continue
 		}
 		var v float64
@@ -250,7 +250,6 @@ func (x *Extractor) Extract(ev *event.Event) {
 			v, ok = rs.valueOf(&x.x)
 			noVal = !ok
 		}
-		bk := int32(bucketStart(minute, rs.bucketMin))
 		if x.merge && !noVal {
 			if i := b.merged(c.rule, bk, h, int32(len(b.recs))); i >= 0 {
 				b.addTo(i, int32(len(b.events)), v, t, rs.value == nil)
@@ -306,11 +305,19 @@ func (x *Extractor) value(f *fieldRef) span {
 }
 
 // hashKey returns the hash of the event's Key and New values and of its Key
-// values alone; false when one is empty.
+// values alone; false when one is empty. Most rules read fields that an
+// earlier rule read for the event, so the check for a hash already
+// computed is made here, inline.
 func (x *Extractor) hashKey(rs *ruleState) (h, eh uint64, ok bool) {
+	fs, gen := x.x.f, x.x.gen
 	h = tupleSeed
 	for i := range rs.key {
-		v, empty := x.x.hashOf(&rs.key[i])
+		f := &rs.key[i]
+		s := &fs[f.id]
+		v, empty := s.hash, len(s.val) == 0
+		if s.hgen != gen {
+			v, empty = x.x.hashOf(f)
+		}
 		if empty {
 			return 0, 0, false
 		}
@@ -318,7 +325,12 @@ func (x *Extractor) hashKey(rs *ruleState) (h, eh uint64, ok bool) {
 	}
 	eh = finish(h)
 	for i := range rs.new {
-		v, empty := x.x.hashOf(&rs.new[i])
+		f := &rs.new[i]
+		s := &fs[f.id]
+		v, empty := s.hash, len(s.val) == 0
+		if s.hgen != gen {
+			v, empty = x.x.hashOf(f)
+		}
 		if empty {
 			return 0, 0, false
 		}
@@ -388,14 +400,14 @@ func (e *Evaluator) apply(b *Batch, ev *extracted, recs []record, emit func(Matc
 	}
 	t := ev.t
 	minute := floorDiv(t, minuteNs)
-	for _, c := range ev.cands {
-		rs := e.rules[c.rule]
+	for i := range ev.cands {
+		rs := ev.cands[i].rs
 		rs.wm = max(rs.wm, t)
 	}
 	for i := range recs {
 		r := &recs[i]
 		rs := e.rules[r.rule]
-		bk := bucketStart(minute, rs.bucketMin)
+		bk := int64(r.bk)
 		if (bk+rs.bucketMin)*minuteNs <= rs.frontier {
 			e.stats.Late += 1 + r.merges()
 			continue
@@ -415,11 +427,14 @@ func (e *Evaluator) apply(b *Batch, ev *extracted, recs []record, emit func(Matc
 	}
 	// Close buckets only when the event moved a watermark past the end of
 	// a rule's oldest open bucket, or too many are open.
+	// With Lateness Unbounded no watermark moves a frontier.
 	closable := e.pending > e.opts.MaxPending
-	for _, c := range ev.cands {
-		rs := e.rules[c.rule]
-		rs.frontier = max(rs.frontier, satSub(rs.wm, e.opts.Lateness))
-		closable = closable || (len(rs.open) > 0 && (rs.open[0].b+rs.bucketMin)*minuteNs <= rs.frontier)
+	if e.opts.Lateness != Unbounded {
+		for i := range ev.cands {
+			rs := ev.cands[i].rs
+			rs.frontier = max(rs.frontier, satSub(rs.wm, e.opts.Lateness))
+			closable = closable || (len(rs.open) > 0 && (rs.open[0].b+rs.bucketMin)*minuteNs <= rs.frontier)
+		}
 	}
 	if closable {
 		e.release(ev.cands, emit)
