@@ -3,6 +3,7 @@ package detect
 import (
 	"bytes"
 	"cmp"
+	"encoding/binary"
 	"log/slog"
 	"math"
 	"slices"
@@ -227,51 +228,98 @@ func (c *Correlator) forceHalf() {
 // of one second (CloudTrail's resolution) or within the lateness: an
 // insertion sort orders them in a few comparisons each, and gives up for
 // a general sort when they are far from ordered.
+//
+// The sort works on a copy of what orders each observation (its time and
+// the first bytes of its event's ID), so that comparisons read contiguous
+// memory and follow the pointer to the observation only for ties.
 func (c *Correlator) sortPending() {
 	p := c.pending
+	keys := make([]sortKey, len(p))
+	for i, o := range p {
+		keys[i] = sortKey{t: o.t, pre: refPrefix(o.ref), o: o}
+	}
 	// A hunt's observations come as a run per input, each in time order
 	// or nearly: split them where time goes back, order each run (only
 	// the observations of one time may be out of order) and merge the
 	// runs, when there are few.
 	starts := []int{0}
-	for i := 1; i < len(p) && len(starts) <= maxMergeRuns; i++ {
-		if p[i].t < p[i-1].t {
+	for i := 1; i < len(keys) && len(starts) <= maxMergeRuns; i++ {
+		if keys[i].t < keys[i-1].t {
 			starts = append(starts, i)
 		}
 	}
-	if len(starts) == 1 || len(starts) > maxMergeRuns || len(p) < 16*len(starts) {
-		insertionSort(p)
-		return
-	}
-	for i, s := range starts {
-		end := len(p)
-		if i+1 < len(starts) {
-			end = starts[i+1]
+	if len(starts) == 1 || len(starts) > maxMergeRuns || len(keys) < 16*len(starts) {
+		insertionSort(keys)
+	} else {
+		for i, s := range starts {
+			end := len(keys)
+			if i+1 < len(starts) {
+				end = starts[i+1]
+			}
+			insertionSort(keys[s:end])
 		}
-		insertionSort(p[s:end])
+		keys = mergeRuns(keys, starts)
 	}
-	c.pending = mergeRuns(p, starts)
+	for i := range keys {
+		p[i] = keys[i].o
+	}
+}
+
+// sortKey is an observation with what orders it, for sortPending.
+type sortKey struct {
+	t   int64
+	pre uint64 // the first eight bytes of the observation's ref, big-endian
+	o   *Observation
+}
+
+// refPrefix returns the first eight bytes of ref as a big-endian number,
+// padded with zeros: prefixes compare as the refs do, unless equal.
+func refPrefix(ref string) uint64 {
+	var b [8]byte
+	copy(b[:], ref)
+	return binary.BigEndian.Uint64(b[:])
+}
+
+// keyLess orders sort keys as obsLess orders their observations.
+func keyLess(a, b *sortKey) bool {
+	if a.t != b.t {
+		return a.t < b.t
+	}
+	if a.pre != b.pre {
+		return a.pre < b.pre
+	}
+	return obsLess(a.o, b.o)
+}
+
+func keyCompare(a, b sortKey) int {
+	if a.t != b.t {
+		return cmp.Compare(a.t, b.t)
+	}
+	if a.pre != b.pre {
+		return cmp.Compare(a.pre, b.pre)
+	}
+	return obsCompare(a.o, b.o)
 }
 
 // insertionSort orders p in a few comparisons per observation when it is
 // nearly ordered, and gives up for a general sort when it is not.
-func insertionSort(p []*Observation) {
+func insertionSort(p []sortKey) {
 	budget := 8 * len(p)
 	for i := 1; i < len(p); i++ {
-		o := p[i]
+		k := p[i]
 		j := i
-		for j > 0 && obsLess(o, p[j-1]) {
+		for j > 0 && keyLess(&k, &p[j-1]) {
 			j--
 		}
 		if j == i {
 			continue
 		}
 		if budget -= i - j; budget < 0 {
-			slices.SortFunc(p, obsCompare)
+			slices.SortFunc(p, keyCompare)
 			return
 		}
 		copy(p[j+1:i+1], p[j:i])
-		p[j] = o
+		p[j] = k
 	}
 }
 
@@ -283,8 +331,8 @@ const maxMergeRuns = 64
 // time, in log2(runs) passes between p and a second buffer: n·log(runs)
 // comparisons rather than a sort's n·log(n). It returns the buffer that
 // holds the result.
-func mergeRuns(p []*Observation, starts []int) []*Observation {
-	src, dst := p, make([]*Observation, len(p))
+func mergeRuns(p []sortKey, starts []int) []sortKey {
+	src, dst := p, make([]sortKey, len(p))
 	bounds := append(slices.Clone(starts), len(p)) // run j is [bounds[j], bounds[j+1])
 	for len(bounds) > 2 {
 		next := bounds[:0:0]
@@ -299,15 +347,14 @@ func mergeRuns(p []*Observation, starts []int) []*Observation {
 		bounds = append(next, len(p))
 		src, dst = dst, src
 	}
-	clear(dst)
 	return src
 }
 
 // merge2 merges the sorted a and b into out, which holds both.
-func merge2(out, a, b []*Observation) {
+func merge2(out, a, b []sortKey) {
 	i, j := 0, 0
 	for k := range out {
-		if j == len(b) || (i < len(a) && !obsLess(b[j], a[i])) {
+		if j == len(b) || (i < len(a) && !keyLess(&b[j], &a[i])) {
 			out[k] = a[i]
 			i++
 		} else {
