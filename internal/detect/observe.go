@@ -2,6 +2,7 @@ package detect
 
 import (
 	"encoding/binary"
+	"hash/maphash"
 	"strconv"
 	"strings"
 	"time"
@@ -47,7 +48,8 @@ func (o *Observation) EventID() string {
 // has seen, so that a busy principal's key is not copied for every event.
 type Observer struct {
 	cs     *CorrelationSet
-	intern map[string]string
+	intern []string // recent copies, by hash; nil for an Observer of one observation
+	seed   maphash.Seed
 	buf    []byte
 	slab   []Observation // observations are allocated obsChunk at a time
 	items  []obsItem     // and the items of those that feed several correlations
@@ -59,10 +61,11 @@ type Observer struct {
 // obsChunk is how many observations an Observer allocates at once. A chunk
 // is freed once all its observations are processed, which happens in
 // order.
-const obsChunk = 32
+const obsChunk = 128
 
-// maxInterned bounds an Observer's copies; it starts over when full.
-const maxInterned = 4096
+// internSlots is the number of copies an Observer keeps, each in the slot
+// its hash picks, the latest replacing the one before.
+const internSlots = 4096
 
 // NewObserver returns working memory for one goroutine; nil, which makes
 // no observations, when cs is nil.
@@ -70,7 +73,7 @@ func (cs *CorrelationSet) NewObserver() *Observer {
 	if cs == nil {
 		return nil
 	}
-	return &Observer{cs: cs, intern: map[string]string{}}
+	return &Observer{cs: cs, intern: make([]string, internSlots), seed: maphash.MakeSeed()}
 }
 
 // Observe is Observer.Observe without the copies kept between events, for
@@ -164,15 +167,11 @@ func (ob *Observer) keep(b []byte, s string) string {
 	if ob.intern == nil {
 		return strings.Clone(s)
 	}
-	if c, ok := ob.intern[s]; ok {
-		return c
+	slot := &ob.intern[maphash.String(ob.seed, s)&(internSlots-1)]
+	if *slot != s {
+		*slot = strings.Clone(s)
 	}
-	if len(ob.intern) >= maxInterned {
-		clear(ob.intern)
-	}
-	c := strings.Clone(s)
-	ob.intern[c] = c
-	return c
+	return *slot
 }
 
 // sameFields reports whether two lists of fields read the same slots.
