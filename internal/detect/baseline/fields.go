@@ -100,13 +100,18 @@ type evctx struct {
 	seed  uint64     // of the key hash
 	key   keyHash
 	geoOK bool
-	geoV  geoAnswer
+	geoV  *geoAnswer
 	// Recent GeoIP answers, user agent families and roles of sessions,
 	// with the hashes of the values: addresses, clients and sessions
 	// repeat.
-	geoCache cache[geoAnswer]
-	agents   cache[hashed]
-	roles    cache[hashed]
+	geoCache cache[*geoAnswer]
+	// The distinct answers, shared by the addresses that have them, so
+	// that a cache entry is small and the answers of a busy network stay
+	// in the processor's cache.
+	answers map[geoAnswer]*geoAnswer
+	noGeo   *geoAnswer // the answer for no address
+	agents  cache[hashed]
+	roles   cache[hashed]
 }
 
 // fieldVal is what is known of one field of the current event: its
@@ -191,9 +196,9 @@ func (x *evctx) derive(f *fieldRef) hashed {
 			x.geoV, x.geoOK = x.geoOf(f.base), true
 		}
 		if f.kind == fieldASN {
-			return x.geoV[0]
+			return (*x.geoV)[0]
 		}
-		return x.geoV[1]
+		return (*x.geoV)[1]
 	case fieldRole:
 		if x.ev.PrincipalType != "AssumedRole" {
 			return x.hashed(roleOf(x.ev))
@@ -224,12 +229,15 @@ func (x *evctx) hashed(v string) hashed {
 
 // geoOf returns the ASN and country of the address in field ip, through
 // the cache.
-func (x *evctx) geoOf(ip *fieldRef) geoAnswer {
+func (x *evctx) geoOf(ip *fieldRef) *geoAnswer {
 	h, empty := x.hashOf(ip)
 	if empty {
-		return geoAnswer{x.hashed(""), x.hashed("")}
+		if x.noGeo == nil {
+			x.noGeo = x.answer("", "")
+		}
+		return x.noGeo
 	}
-	return x.geoCache.get(h, func() geoAnswer {
+	return x.geoCache.get(h, func() *geoAnswer {
 		s := x.get(ip)
 		var asn, country string
 		if ip, err := netip.ParseAddr(s); err == nil {
@@ -240,8 +248,24 @@ func (x *evctx) geoOf(ip *fieldRef) geoAnswer {
 				country, _ = x.geo.Country(ip)
 			}
 		}
-		return geoAnswer{x.hashed(asn), x.hashed(country)}
+		return x.answer(asn, country)
 	})
+}
+
+// answer returns the shared copy of a GeoIP answer. The answers are few
+// (networks and countries, not addresses); past cacheSize of them the
+// table starts over.
+func (x *evctx) answer(asn, country string) *geoAnswer {
+	a := geoAnswer{x.hashed(asn), x.hashed(country)}
+	if p := x.answers[a]; p != nil {
+		return p
+	}
+	if x.answers == nil || len(x.answers) >= cacheSize {
+		x.answers = map[geoAnswer]*geoAnswer{}
+	}
+	p := &a
+	x.answers[a] = p
+	return p
 }
 
 // cache remembers the answers of a function of a string for recent
