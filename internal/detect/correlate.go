@@ -403,9 +403,7 @@ func (c *Correlator) Flush(emit func(*CorrelationMatch)) {
 	c.emit = emit
 	c.sortPending()
 	if !c.flushParallel() {
-		for _, o := range c.pending {
-			c.process(o)
-		}
+		eachAhead(c.pending, func(_ int, o *Observation) { c.process(o) })
 		c.fireTimers(math.MaxInt64)
 	}
 	clear(c.pending)
