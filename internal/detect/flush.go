@@ -104,10 +104,10 @@ func (c *Correlator) flushParallel() bool {
 		})
 	}
 	wg.Wait()
-	// A cause belongs to one partition, whose matches of it are in order:
-	// a stable sort by cause restores the order of one correlator.
-	all := slices.Concat(outs...)
-	slices.SortStableFunc(all, func(a, b caused) int { return a.cause.compare(&b.cause) })
+	// A cause belongs to one partition, whose matches come in the order of
+	// their causes: merging the partitions' lists by cause restores the
+	// order of one correlator.
+	all := mergeCaused(outs)
 	for _, sub := range subs {
 		c.stats.Matches += sub.stats.Matches
 	}
@@ -116,11 +116,33 @@ func (c *Correlator) flushParallel() bool {
 		c.last = c.pending[n-1].key()
 	}
 	if c.emit != nil {
-		for _, x := range all {
-			c.emit(x.m)
+		for _, m := range all {
+			c.emit(m)
 		}
 	}
 	return true
+}
+
+// mergeCaused merges lists of matches, each in the order of their causes,
+// into one in that order; of matches of one cause, which come from one
+// list, it keeps the list's order.
+func mergeCaused(lists [][]caused) []*CorrelationMatch {
+	n := 0
+	for _, l := range lists {
+		n += len(l)
+	}
+	out := make([]*CorrelationMatch, 0, n)
+	for len(out) < n {
+		best := -1
+		for i, l := range lists {
+			if len(l) > 0 && (best < 0 || l[0].cause.compare(&lists[best][0].cause) < 0) {
+				best = i
+			}
+		}
+		out = append(out, lists[best][0].m)
+		lists[best] = lists[best][1:]
+	}
+	return out
 }
 
 // partitions splits the correlations that have pending work into at most
