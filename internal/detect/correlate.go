@@ -59,6 +59,11 @@ type Correlator struct {
 	// Working memory of matchEvents.
 	refs []string
 	ends []int
+	// The sort keys of pending[:sealed], in sorted runs that start at
+	// runs (see sortPending).
+	keys   []sortKey
+	runs   []int
+	sealed int
 	// In a partition of a parallel Flush: the correlations it owns, and
 	// what is being processed, which orders its matches among the others'.
 	owns  []bool
@@ -154,6 +159,7 @@ func (c *Correlator) reset() {
 		c.tables[i] = newTable(corr)
 	}
 	c.pending = nil
+	c.keys, c.runs, c.sealed = nil, nil, 0
 	c.timers = nil
 	c.wm, c.clock = math.MinInt64, math.MinInt64
 	c.last = obsKey{t: math.MinInt64}
@@ -233,35 +239,55 @@ func (c *Correlator) forceHalf() {
 // the first bytes of its event's ID), so that comparisons read contiguous
 // memory and follow the pointer to the observation only for ties.
 func (c *Correlator) sortPending() {
-	p := c.pending
-	keys := make([]sortKey, len(p))
-	for i, o := range p {
-		keys[i] = sortKey{t: o.t, pre: refPrefix(o.ref), o: o}
-	}
-	// A hunt's observations come as a run per input, each in time order
-	// or nearly: split them where time goes back, order each run (only
-	// the observations of one time may be out of order) and merge the
-	// runs, when there are few.
-	starts := []int{0}
-	for i := 1; i < len(keys) && len(starts) <= maxMergeRuns; i++ {
-		if keys[i].t < keys[i-1].t {
-			starts = append(starts, i)
-		}
-	}
-	if len(starts) == 1 || len(starts) > maxMergeRuns || len(keys) < 16*len(starts) {
+	c.sealRuns()
+	keys, starts := c.keys, c.runs
+	switch {
+	case len(starts) > maxMergeRuns || len(keys) < 16*len(starts):
 		insertionSort(keys)
-	} else {
-		for i, s := range starts {
-			end := len(keys)
-			if i+1 < len(starts) {
-				end = starts[i+1]
-			}
-			insertionSort(keys[s:end])
-		}
+	case len(starts) > 1:
 		keys = mergeRuns(keys, starts)
 	}
 	for i := range keys {
-		p[i] = keys[i].o
+		c.pending[i] = keys[i].o
+	}
+	clear(c.keys)
+	c.keys, c.runs, c.sealed = c.keys[:0], c.runs[:0], 0
+}
+
+// EndRun tells a correlator whose Lateness is Unbounded that the
+// observations added since the last call came from one input, in its
+// order. It orders them as a run of their own now, so that Flush, which
+// cannot start before the last input is read, only merges the runs.
+// Without it, Flush finds the runs itself.
+func (c *Correlator) EndRun() {
+	if c.opts.Lateness == Unbounded {
+		c.sealRuns()
+	}
+}
+
+// sealRuns copies the sort keys of the observations added since the last
+// call, splits them into runs where time goes back (a hunt's observations
+// come as a run per input, each in time order or nearly, only the
+// observations of one time out of order) and orders each run.
+func (c *Correlator) sealRuns() {
+	p := c.pending[c.sealed:]
+	base := len(c.keys)
+	for i, o := range p {
+		c.keys = append(c.keys, sortKey{t: o.t, pre: refPrefix(o.ref), o: o})
+		if i == 0 || o.t < p[i-1].t {
+			c.runs = append(c.runs, base+i)
+		}
+	}
+	c.sealed = len(c.pending)
+	if len(c.runs) > maxMergeRuns {
+		return // too many to merge: sortPending sorts them all
+	}
+	for r := len(c.runs) - 1; r >= 0 && c.runs[r] >= base; r-- {
+		end := len(c.keys)
+		if r+1 < len(c.runs) {
+			end = c.runs[r+1]
+		}
+		insertionSort(c.keys[c.runs[r]:end])
 	}
 }
 

@@ -495,18 +495,36 @@ func TestSortPending(t *testing.T) {
 		"shuffled": func() []*Observation { return mk(3000) },
 	}
 	for name, gen := range cases {
-		p := gen()
-		want := slices.Clone(p)
-		slices.SortStableFunc(want, obsCompare)
-		c := &Correlator{pending: p}
-		c.sortPending()
-		if len(c.pending) != len(want) {
-			t.Fatalf("%s: %d observations, want %d", name, len(c.pending), len(want))
-		}
-		for i := range want {
-			if obsCompare(c.pending[i], want[i]) != 0 {
-				t.Errorf("%s: position %d holds %+v, want %+v", name, i, *c.pending[i], *want[i])
-				break
+		for _, sealed := range []bool{false, true} {
+			p := gen()
+			want := slices.Clone(p)
+			slices.SortStableFunc(want, obsCompare)
+			c := &Correlator{opts: CorrelatorOptions{Lateness: Unbounded}}
+			if sealed {
+				// As a hunt adds them: an input at a time, each ordered as
+				// its run ends.
+				for len(p) > 0 {
+					n := min(len(p), 1+r.IntN(700))
+					c.pending = append(c.pending, p[:n]...)
+					c.EndRun()
+					p = p[n:]
+				}
+				name += ", ordered as they came"
+			} else {
+				c.pending = p
+			}
+			c.sortPending()
+			if c.sealed != 0 || len(c.keys) != 0 || len(c.runs) != 0 {
+				t.Errorf("%s: sort keys left after the sort: %d sealed, %d keys, %d runs", name, c.sealed, len(c.keys), len(c.runs))
+			}
+			if len(c.pending) != len(want) {
+				t.Fatalf("%s: %d observations, want %d", name, len(c.pending), len(want))
+			}
+			for i := range want {
+				if obsCompare(c.pending[i], want[i]) != 0 {
+					t.Errorf("%s: position %d holds %+v, want %+v", name, i, *c.pending[i], *want[i])
+					break
+				}
 			}
 		}
 	}

@@ -207,6 +207,7 @@ func (c *Correlator) decode(d *state.Decoder, _ uint64) error {
 		c.opts.Logger.Warn("correlation state of changed or removed correlations dropped", "groups", dropped)
 	}
 	c.tables, c.pending, c.timers = next.tables, next.pending, next.timers
+	c.keys, c.runs, c.sealed = nil, nil, 0
 	c.wm, c.clock, c.last = next.wm, next.clock, next.last
 	return nil
 }

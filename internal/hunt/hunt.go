@@ -200,6 +200,7 @@ func Run(ctx context.Context, inputs []decode.Input, opts Options, emit func(Mat
 				emit(m)
 			}
 		}
+		corr.EndRun() // order the input's observations while later inputs are read
 	}
 	wg.Wait()
 	// The correlator and the baselines close their windows and buckets at
