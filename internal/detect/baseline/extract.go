@@ -94,10 +94,11 @@ type record struct {
 	// The record's further events, in order (merged records only), in
 	// more; -1 when none.
 	first, last int32
-	// counted is the number of further events of a rule without a value
-	// that were merged into the record by their count alone: at least
-	// MaxEventIDs events of the record are earlier than each of them, so
-	// none of them can be among the event IDs a bucket keeps.
+	// counted is the number of further events merged into the record by
+	// their count alone: events without a key, or events of a rule
+	// without a value of which at least MaxEventIDs events of the record
+	// are earlier, so that none of them can be among the event IDs a
+	// bucket keeps.
 	counted int32
 	more    int32 // the further events in more
 	// rising is the number of the record's events in more, or its own,
@@ -241,6 +242,14 @@ func (x *Extractor) Extract(ev *event.Event) {
 		bk := int32(bucketStart(minute, rs.bucketMin))
 		h, eh, ok := x.hashKey(rs)
 		if !ok {
+			// The events without a key of a rule and bucket are only
+			// counted: one record, of hash 0, which no key has.
+			if x.merge {
+				if i := b.merged(c.rule, bk, 0, int32(len(b.recs))); i >= 0 {
+					b.recs[i].counted++
+					continue
+				}
+			}
 			b.recs = append(b.recs, record{rule: c.rule, noKey: true, bk: bk, first: -1, last: -1, rising: 1, maxT: t})
 			continue
 		}
@@ -413,7 +422,7 @@ func (e *Evaluator) apply(b *Batch, ev *extracted, recs []record, emit func(Matc
 			continue
 		}
 		if r.noKey {
-			e.stats.NoKey++
+			e.stats.NoKey += 1 + int64(r.counted)
 			continue
 		}
 		if rs.fs != nil && (rs.fs.known(r.h, r.eh, minute) || rs.fs.later(r.h, minute)) {
