@@ -391,9 +391,11 @@ func (e *Evaluator) warm(b *Batch) {
 				sum += fs.pending.peek(r.h)
 			}
 		}
-		for _, ob := range rs.open {
-			if ob.b == int64(r.bk) {
-				sum += ob.peek(r.h)
+		// As add does: events come in time order or nearly, so their
+		// bucket is among the last open.
+		for i := len(rs.open) - 1; i >= 0 && rs.open[i].b >= int64(r.bk); i-- {
+			if rs.open[i].b == int64(r.bk) {
+				sum += rs.open[i].peek(r.h)
 				break
 			}
 		}
