@@ -235,14 +235,66 @@ func ratio(b *testing.B, plain, full *statefulHunt) {
 // and "cost-%", the share of the throughput before that the additions
 // take away.
 func BenchmarkHuntStatefulThroughput(b *testing.B) {
-	const files = 16
-	var inputs []decode.Input
-	for i := 0; i < files; i++ {
-		data := CloudTrailFile(recordsPerFile, uint64(i+1))
-		inputs = append(inputs, decode.Input{Name: fmt.Sprintf("file-%02d", i), Open: func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil }})
+	h := newThroughputHunts(b)
+	var took [2]time.Duration
+	var matches [2]int
+	for b.Loop() {
+		for k, after := range []bool{false, true} {
+			d, n := h.run(b, after)
+			took[k] += d
+			matches[k] = n
+		}
 	}
-	rd, err := decode.Builtin().NewReader(decode.Options{})
-	if err != nil {
+	records := float64(b.N * throughputFiles * recordsPerFile)
+	b.ReportMetric(records/took[0].Seconds(), "before-records/s")
+	b.ReportMetric(records/took[1].Seconds(), "after-records/s")
+	b.ReportMetric(100*(1-took[0].Seconds()/took[1].Seconds()), "cost-%")
+	b.ReportMetric(float64(matches[0])/throughputFiles, "before-results/file")
+	b.ReportMetric(float64(matches[1])/throughputFiles, "after-results/file")
+}
+
+// BenchmarkHuntStatefulCount runs the hunts of
+// BenchmarkHuntStatefulThroughput, "before" or "after", one an iteration,
+// to count what they execute rather than time them: run under cachegrind
+// with -benchtime 1x and 3x, the difference is what two hunts execute,
+// free of the machine's load (see docs/benchmarks.md).
+func BenchmarkHuntStatefulCount(b *testing.B) {
+	h := newThroughputHunts(b)
+	for _, after := range []bool{false, true} {
+		name := "before"
+		if after {
+			name = "after"
+		}
+		b.Run(name, func(b *testing.B) {
+			for b.Loop() {
+				h.run(b, after)
+			}
+		})
+	}
+}
+
+// throughputFiles is the number of CloudTrail files a throughput hunt
+// reads.
+const throughputFiles = 16
+
+// throughputHunts are the two hunts BenchmarkHuntStatefulThroughput
+// compares.
+type throughputHunts struct {
+	inputs        []decode.Input
+	rd            *decode.Reader
+	before, after *detect.Set
+	baselines     *baseline.Set
+	geo           baseline.Geo
+}
+
+func newThroughputHunts(b *testing.B) *throughputHunts {
+	h := &throughputHunts{}
+	for i := 0; i < throughputFiles; i++ {
+		data := CloudTrailFile(recordsPerFile, uint64(i+1))
+		h.inputs = append(h.inputs, decode.Input{Name: fmt.Sprintf("file-%02d", i), Open: func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil }})
+	}
+	var err error
+	if h.rd, err = decode.Builtin().NewReader(decode.Options{}); err != nil {
 		b.Fatal(err)
 	}
 	load := func(files []detect.File) *detect.Set {
@@ -252,41 +304,33 @@ func BenchmarkHuntStatefulThroughput(b *testing.B) {
 		}
 		return set
 	}
-	before := load(append(builtinRules(b), Rules(500, 7)...))
-	after := load(append(append(builtinRules(b), Rules(500, 7)...), Correlations(20, false)...))
-	if n := len(after.Correlations) - len(before.Correlations); n != 20 {
+	h.before = load(append(builtinRules(b), Rules(500, 7)...))
+	h.after = load(append(append(builtinRules(b), Rules(500, 7)...), Correlations(20, false)...))
+	if n := len(h.after.Correlations) - len(h.before.Correlations); n != 20 {
 		b.Fatalf("%d correlations added, want 20", n)
 	}
-	bset, geo := builtinBaselines(b)
-	run := func(set *detect.Set, ev *baseline.Evaluator) (time.Duration, int) {
-		opts := hunt.Options{Reader: rd, Engine: set.Engine, Correlations: set.CorrelationSet, Baselines: ev}
-		matches := 0
-		start := time.Now()
-		st := hunt.Run(context.Background(), inputs, opts, func(hunt.Match) { matches++ }, func(e hunt.InputError) { b.Fatal(e.Err) })
-		elapsed := time.Since(start)
-		if st.Events != files*recordsPerFile {
-			b.Fatalf("hunted %d events, want %d", st.Events, files*recordsPerFile)
-		}
-		return elapsed, matches
-	}
-	var took [2]time.Duration
-	var matches [2]int
-	for b.Loop() {
-		d, n := run(before, nil)
-		took[0] += d
-		matches[0] = n
-		ev, err := baseline.New(bset.Rules, baseline.Options{Lateness: baseline.Unbounded, Geo: geo, HashSeed: 1})
+	h.baselines, h.geo = builtinBaselines(b)
+	return h
+}
+
+// run hunts the files once, the "after" way or the "before" way, and
+// returns the time hunt.Run took (a new baseline evaluator, made first,
+// is not timed) and the matches.
+func (h *throughputHunts) run(b *testing.B, after bool) (time.Duration, int) {
+	opts := hunt.Options{Reader: h.rd, Engine: h.before.Engine, Correlations: h.before.CorrelationSet}
+	if after {
+		ev, err := baseline.New(h.baselines.Rules, baseline.Options{Lateness: baseline.Unbounded, Geo: h.geo, HashSeed: 1})
 		if err != nil {
 			b.Fatal(err)
 		}
-		d, n = run(after, ev)
-		took[1] += d
-		matches[1] = n
+		opts = hunt.Options{Reader: h.rd, Engine: h.after.Engine, Correlations: h.after.CorrelationSet, Baselines: ev}
 	}
-	records := float64(b.N * files * recordsPerFile)
-	b.ReportMetric(records/took[0].Seconds(), "before-records/s")
-	b.ReportMetric(records/took[1].Seconds(), "after-records/s")
-	b.ReportMetric(100*(1-took[0].Seconds()/took[1].Seconds()), "cost-%")
-	b.ReportMetric(float64(matches[0])/files, "before-results/file")
-	b.ReportMetric(float64(matches[1])/files, "after-results/file")
+	matches := 0
+	start := time.Now()
+	st := hunt.Run(context.Background(), h.inputs, opts, func(hunt.Match) { matches++ }, func(e hunt.InputError) { b.Fatal(e.Err) })
+	elapsed := time.Since(start)
+	if st.Events != throughputFiles*recordsPerFile {
+		b.Fatalf("hunted %d events, want %d", st.Events, throughputFiles*recordsPerFile)
+	}
+	return elapsed, matches
 }
