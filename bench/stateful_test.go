@@ -234,8 +234,16 @@ func ratio(b *testing.B, plain, full *statefulHunt) {
 // machine. Matches are counted, not written. It reports both throughputs
 // and "cost-%", the share of the throughput before that the additions
 // take away.
-func BenchmarkHuntStatefulThroughput(b *testing.B) {
-	h := newThroughputHunts(b)
+func BenchmarkHuntStatefulThroughput(b *testing.B) { throughput(b, newThroughputHunts(b, true)) }
+
+// BenchmarkHuntStatefulThroughputNoGeoIP is BenchmarkHuntStatefulThroughput
+// without a GeoIP database, as vigil runs by default: the asn and country
+// baselines are inactive, 12 built-in baselines run.
+func BenchmarkHuntStatefulThroughputNoGeoIP(b *testing.B) {
+	throughput(b, newThroughputHunts(b, false))
+}
+
+func throughput(b *testing.B, h *throughputHunts) {
 	var took [2]time.Duration
 	var matches [2]int
 	for b.Loop() {
@@ -259,7 +267,7 @@ func BenchmarkHuntStatefulThroughput(b *testing.B) {
 // with -benchtime 1x and 3x, the difference is what two hunts execute,
 // free of the machine's load (see docs/benchmarks.md).
 func BenchmarkHuntStatefulCount(b *testing.B) {
-	h := newThroughputHunts(b)
+	h := newThroughputHunts(b, true)
 	for _, after := range []bool{false, true} {
 		name := "before"
 		if after {
@@ -287,7 +295,9 @@ type throughputHunts struct {
 	geo           baseline.Geo
 }
 
-func newThroughputHunts(b *testing.B) *throughputHunts {
+// newThroughputHunts prepares the hunts, with the GeoIP baselines on a
+// MaxMind-format database or without them.
+func newThroughputHunts(b *testing.B, geoip bool) *throughputHunts {
 	h := &throughputHunts{}
 	for i := 0; i < throughputFiles; i++ {
 		data := CloudTrailFile(recordsPerFile, uint64(i+1))
@@ -309,7 +319,18 @@ func newThroughputHunts(b *testing.B) *throughputHunts {
 	if n := len(h.after.Correlations) - len(h.before.Correlations); n != 20 {
 		b.Fatalf("%d correlations added, want 20", n)
 	}
-	h.baselines, h.geo = builtinBaselines(b)
+	if geoip {
+		h.baselines, h.geo = builtinBaselines(b)
+		return h
+	}
+	files, err := baseline.ReadFS(baselines.FS, ".")
+	if err != nil {
+		b.Fatal(err)
+	}
+	h.baselines = baseline.Load(files, baseline.Geo{})
+	if len(h.baselines.Rules) != 12 || len(h.baselines.Failed) > 0 {
+		b.Fatalf("%d baselines without GeoIP, want 12 (failed: %v)", len(h.baselines.Rules), h.baselines.Failed)
+	}
 	return h
 }
 
