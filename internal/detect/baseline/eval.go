@@ -142,6 +142,17 @@ type cand struct {
 	rule   int32
 	rs     *ruleState
 	events []clause
+	always bool // every event of the source counts: an alternative without conditions and no exception
+}
+
+func newCand(i int, rs *ruleState, events []clause) cand {
+	c := cand{rule: int32(i), rs: rs, events: events}
+	if len(rs.except) == 0 {
+		for _, cl := range events {
+			c.always = c.always || len(cl) == 0
+		}
+	}
+	return c
 }
 
 // ruleState is one rule compiled, with its state.
@@ -224,7 +235,7 @@ func (e *Evaluator) route() {
 	e.bySource, e.anySource = map[string][]cand{}, nil
 	for i, rs := range e.rules {
 		if rs.sources == nil {
-			e.anySource = append(e.anySource, cand{int32(i), rs, rs.events})
+			e.anySource = append(e.anySource, newCand(i, rs, rs.events))
 		}
 		for _, s := range rs.sources {
 			e.bySource[s] = nil
@@ -235,9 +246,9 @@ func (e *Evaluator) route() {
 		for i, rs := range e.rules {
 			switch {
 			case rs.sources == nil:
-				l = append(l, cand{int32(i), rs, rs.events})
+				l = append(l, newCand(i, rs, rs.events))
 			case slices.Contains(rs.sources, s):
-				l = append(l, cand{int32(i), rs, clausesFor(rs.events, s)})
+				l = append(l, newCand(i, rs, clausesFor(rs.events, s)))
 			}
 		}
 		e.bySource[s] = l

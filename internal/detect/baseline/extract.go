@@ -236,7 +236,7 @@ func (x *Extractor) Extract(ev *event.Event) {
 	for ci := range cands {
 		c := &cands[ci]
 		rs := c.rs
-		if !rs.matches(&x.x, c.events) {
+		if !c.always && !rs.matches(&x.x, c.events) {
 			continue
 		}
 		bk := int32(bucketStart(minute, rs.bucketMin))
