@@ -314,38 +314,36 @@ func (x *Extractor) value(f *fieldRef) span {
 }
 
 // hashKey returns the hash of the event's Key and New values and of its Key
-// values alone; false when one is empty. Most rules read fields that an
-// earlier rule read for the event, so the check for a hash already
-// computed is made here, inline.
+// values alone; false when one is empty.
 func (x *Extractor) hashKey(rs *ruleState) (h, eh uint64, ok bool) {
-	fs, gen := x.x.f, x.x.gen
-	h = tupleSeed
-	for i := range rs.key {
-		f := &rs.key[i]
-		s := &fs[f.id]
-		v, empty := s.hash, len(s.val) == 0
-		if s.hgen != gen {
-			v, empty = x.x.hashOf(f)
-		}
-		if empty {
-			return 0, 0, false
-		}
-		h = combine(h, v)
+	if h, ok = x.fold(tupleSeed, rs.key); !ok {
+		return 0, 0, false
 	}
 	eh = finish(h)
-	for i := range rs.new {
-		f := &rs.new[i]
+	if h, ok = x.fold(h, rs.new); !ok {
+		return 0, 0, false
+	}
+	return finish(h), eh, true
+}
+
+// fold combines h with the hashes of fields' values; false when one is
+// empty. Most rules read fields that an earlier rule read for the event,
+// so the check for a hash already computed is made here, inline.
+func (x *Extractor) fold(h uint64, fields []fieldRef) (uint64, bool) {
+	fs, gen := x.x.f, x.x.gen
+	for i := range fields {
+		f := &fields[i]
 		s := &fs[f.id]
 		v, empty := s.hash, len(s.val) == 0
 		if s.hgen != gen {
 			v, empty = x.x.hashOf(f)
 		}
 		if empty {
-			return 0, 0, false
+			return 0, false
 		}
 		h = combine(h, v)
 	}
-	return finish(h), eh, true
+	return h, true
 }
 
 // Apply counts the events of a batch, in order, as Observe would have, and
