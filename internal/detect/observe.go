@@ -412,18 +412,20 @@ func parseUUID(s string) ([16]byte, bool) {
 		return u, false
 	}
 	// Upper case would not survive the round trip: hexValue knows only
-	// lower-case digits.
+	// lower-case digits. The pairs are read at constant positions, which
+	// need no bounds checks.
 	bad := byte(0)
-	for j, i := range uuidDigits {
+	pair := func(i int) byte {
 		hi, lo := hexValue[s[i]], hexValue[s[i+1]]
 		bad |= hi | lo
-		u[j] = hi<<4 | lo&0xf
+		return hi<<4 | lo&0xf
 	}
+	u[0], u[1], u[2], u[3] = pair(0), pair(2), pair(4), pair(6)
+	u[4], u[5], u[6], u[7] = pair(9), pair(11), pair(14), pair(16)
+	u[8], u[9], u[10], u[11] = pair(19), pair(21), pair(24), pair(26)
+	u[12], u[13], u[14], u[15] = pair(28), pair(30), pair(32), pair(34)
 	return u, bad&0x80 == 0
 }
-
-// uuidDigits are the positions of the 16 digit pairs of a canonical UUID.
-var uuidDigits = [16]uint8{0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34}
 
 // hexValue is the value of each lower-case hexadecimal digit, 0x80 for
 // any other byte.
@@ -446,11 +448,22 @@ func formatUUID(b string) string { return string(appendUUID(nil, b)) }
 func appendUUID(dst []byte, b string) []byte {
 	_ = b[15]
 	var out [36]byte
-	for i, p := range uuidDigits {
-		out[p], out[p+1] = hexDigits[b[i]>>4], hexDigits[b[i]&0xf]
-	}
+	hexTo(out[0:8], b[0:4])
+	hexTo(out[9:13], b[4:6])
+	hexTo(out[14:18], b[6:8])
+	hexTo(out[19:23], b[8:10])
+	hexTo(out[24:36], b[10:16])
 	out[8], out[13], out[18], out[23] = '-', '-', '-', '-'
 	return append(dst, out[:]...)
+}
+
+// hexTo writes the lower-case hexadecimal digits of src to dst, which
+// has room for them.
+func hexTo(dst []byte, src string) {
+	dst = dst[:2*len(src)]
+	for i := 0; i < len(src); i++ {
+		dst[2*i], dst[2*i+1] = hexDigits[src[i]>>4], hexDigits[src[i]&0xf]
+	}
 }
 
 const hexDigits = "0123456789abcdef"

@@ -95,3 +95,37 @@ correlation: {type: temporal_ordered, rules: [step_a, step_b, step_c], group-by:
 		}
 	}
 }
+
+// TestUUID checks that event IDs in canonical lower-case UUID form are
+// kept as 16 bytes and come back unchanged, and that any other string,
+// including one that differs from a UUID in a single byte, is not taken
+// for one.
+func TestUUID(t *testing.T) {
+	for _, id := range []string{"00000000-0000-0000-0000-000000000000", "0123abcd-4567-89ef-fedc-ba9876543210", "ffffffff-ffff-ffff-ffff-ffffffffffff"} {
+		u, ok := parseUUID(id)
+		if !ok {
+			t.Fatalf("parseUUID(%q) refused", id)
+		}
+		if got := formatUUID(string(u[:])); got != id {
+			t.Errorf("formatUUID(parseUUID(%q)) = %q", id, got)
+		}
+	}
+	valid := "0123abcd-4567-89ef-fedc-ba9876543210"
+	for i := range valid {
+		for _, c := range []byte{'g', 'A', 'F', '-', '0', ' '} {
+			if c == valid[i] || (c == '0' && valid[i] != '-') { // a digit for a digit is still a UUID
+				continue
+			}
+			b := []byte(valid)
+			b[i] = c
+			if _, ok := parseUUID(string(b)); ok {
+				t.Errorf("parseUUID(%q) accepted", b)
+			}
+		}
+	}
+	for _, s := range []string{"", valid[:35], valid + "0", "0123abcd04567-89ef-fedc-ba9876543210"} {
+		if _, ok := parseUUID(s); ok {
+			t.Errorf("parseUUID(%q) accepted", s)
+		}
+	}
+}

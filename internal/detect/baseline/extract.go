@@ -314,8 +314,36 @@ func (x *Extractor) value(f *fieldRef) span {
 }
 
 // hashKey returns the hash of the event's Key and New values and of its Key
-// values alone; false when one is empty.
+// values alone; false when one is empty. A rule of one key field and at
+// most one new field, as every built-in rule is, takes a path without
+// loops. Most rules read fields that an earlier rule read for the event,
+// so the check for a hash already computed is made here, inline.
 func (x *Extractor) hashKey(rs *ruleState) (h, eh uint64, ok bool) {
+	fs, gen := x.x.f, x.x.gen
+	if len(rs.key) == 1 && len(rs.new) <= 1 {
+		k := &rs.key[0]
+		s := &fs[k.id]
+		if s.hgen != gen {
+			x.x.hashOf(k)
+		}
+		if len(s.val) == 0 {
+			return 0, 0, false
+		}
+		h = combine(tupleSeed, s.hash)
+		eh = finish(h)
+		if len(rs.new) == 0 {
+			return eh, eh, true
+		}
+		n := &rs.new[0]
+		s = &fs[n.id]
+		if s.hgen != gen {
+			x.x.hashOf(n)
+		}
+		if len(s.val) == 0 {
+			return 0, 0, false
+		}
+		return finish(combine(h, s.hash)), eh, true
+	}
 	if h, ok = x.fold(tupleSeed, rs.key); !ok {
 		return 0, 0, false
 	}
@@ -327,17 +355,10 @@ func (x *Extractor) hashKey(rs *ruleState) (h, eh uint64, ok bool) {
 }
 
 // fold combines h with the hashes of fields' values; false when one is
-// empty. Most rules read fields that an earlier rule read for the event,
-// so the check for a hash already computed is made here, inline.
+// empty.
 func (x *Extractor) fold(h uint64, fields []fieldRef) (uint64, bool) {
-	fs, gen := x.x.f, x.x.gen
 	for i := range fields {
-		f := &fields[i]
-		s := &fs[f.id]
-		v, empty := s.hash, len(s.val) == 0
-		if s.hgen != gen {
-			v, empty = x.x.hashOf(f)
-		}
+		v, empty := x.x.hashOf(&fields[i])
 		if empty {
 			return 0, false
 		}
