@@ -157,12 +157,23 @@ func (ob *openBucket) addID(bk *bucket, t int64, id string) {
 	if i > 0 && bk.ids[i-1].t == t && string(ob.bytesOf(bk.ids[i-1].id)) == id {
 		return // the same event again
 	}
+	var sp span
 	if n == MaxEventIDs {
-		ob.garbage += int(bk.ids[n-1].id.len)
+		// The latest event kept leaves. An ID of the same length, as the
+		// IDs of one source mostly are, takes its bytes in the arena.
+		if last := bk.ids[n-1].id; int(last.len) == len(id) {
+			copy(ob.arena[last.off:last.off+last.len], id)
+			sp = last
+		} else {
+			ob.garbage += int(last.len)
+		}
 		n--
 	}
+	if sp.len == 0 {
+		sp = ob.put(id)
+	}
 	copy(bk.ids[i+1:n+1], bk.ids[i:n])
-	bk.ids[i] = evref{t: t, id: ob.put(id)}
+	bk.ids[i] = evref{t: t, id: sp}
 	bk.nids = int32(n + 1)
 	if ob.garbage > 1<<16 && ob.garbage > len(ob.arena)/2 {
 		ob.compact()
