@@ -548,17 +548,16 @@ func (e *Evaluator) add(rs *ruleState, b int64, r *record, batch *Batch, t int64
 	if created {
 		e.pending++
 	}
-	bk.n++
+	bk.n += 1 + int64(r.more) + int64(r.counted)
 	bk.sum += r.v
+	if bk.nids == MaxEventIDs && r.minT > bk.ids[MaxEventIDs-1].t {
+		return // the record's events are all later than those the bucket keeps
+	}
 	ob.addID(bk, t, batch.view(id))
 	for c := r.first; c >= 0; c = batch.more[c].next {
-		m := &batch.more[c]
-		ev := &batch.events[m.ev]
-		bk.n++
-		bk.sum += m.v
+		ev := &batch.events[batch.more[c].ev]
 		ob.addID(bk, ev.t, batch.view(ev.id))
 	}
-	bk.n += int64(r.counted)
 }
 
 func (rs *ruleState) keyValues(key string) []detect.GroupValue {

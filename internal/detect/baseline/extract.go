@@ -51,11 +51,11 @@ type Batch struct {
 	gen   uint16
 }
 
-// contribution is one more event of a merged record.
+// contribution is one more event of a merged record, whose value the
+// record's holds.
 type contribution struct {
 	ev   int32 // in events
 	next int32 // the record's next contribution, or -1
-	v    float64
 }
 
 // mergeSlot is a slot of a batch's index, eight bytes so that the index
@@ -82,18 +82,15 @@ type extracted struct {
 	end   int32 // recs[previous end:end] are the event's
 }
 
-// record is what one event adds to one rule, or why it adds nothing.
+// record is what one event adds to one rule, or why it adds nothing:
+// 72 bytes.
 type record struct {
-	rule  int32
-	noKey bool // a key field is empty
-	noVal bool // a rate rule's value is missing or not a number
-	h, eh uint64
-	v     float64
-	key   int32 // index in keys of the first of the rule's key values
-	bk    int32 // bucket start, minutes (records with a key)
-	// The record's further events, in order (merged records only), in
-	// more; -1 when none.
-	first, last int32
+	rule int32
+	key  int32 // index in keys of the first of the rule's key values
+	bk   int32 // bucket start, minutes (records with a key)
+	// The record's further events (merged records only), latest merged
+	// first, in more; -1 when none.
+	first int32
 	// counted is the number of further events merged into the record by
 	// their count alone: events without a key, or events of a rule
 	// without a value of which at least MaxEventIDs events of the record
@@ -105,7 +102,13 @@ type record struct {
 	// that came later than all before them: distinct events, which an
 	// event repeated (same time and ID) cannot be.
 	rising int32
-	maxT   int64 // the latest time of the record's events in more, or its own
+	noKey  bool // a key field is empty
+	noVal  bool // a rate rule's value is missing or not a number
+	h, eh  uint64
+	v      float64 // the sum of the values of the record's events
+	// The latest and the earliest time of the record's events in more,
+	// or its own.
+	maxT, minT int64
 }
 
 // NewExtractor returns an Extractor of events for e.
@@ -250,7 +253,7 @@ func (x *Extractor) Extract(ev *event.Event) {
 					continue
 				}
 			}
-			b.recs = append(b.recs, record{rule: c.rule, noKey: true, bk: bk, first: -1, last: -1, rising: 1, maxT: t})
+			b.recs = append(b.recs, record{rule: c.rule, noKey: true, bk: bk, first: -1, rising: 1, maxT: t, minT: t})
 			continue
 		}
 		var v float64
@@ -272,7 +275,7 @@ func (x *Extractor) Extract(ev *event.Event) {
 		for i := range rs.new {
 			b.keys = append(b.keys, x.value(&rs.new[i]))
 		}
-		b.recs = append(b.recs, record{rule: c.rule, noVal: noVal, h: h, eh: eh, v: v, key: key, bk: bk, first: -1, last: -1, rising: 1, maxT: t})
+		b.recs = append(b.recs, record{rule: c.rule, noVal: noVal, h: h, eh: eh, v: v, key: key, bk: bk, first: -1, rising: 1, maxT: t, minT: t})
 	}
 	x.x.ev = nil
 	b.events = append(b.events, extracted{t: t, cands: cands, id: id, end: int32(len(b.recs))})
@@ -283,6 +286,7 @@ func (x *Extractor) Extract(ev *event.Event) {
 // distinct events of the record is only counted.
 func (b *Batch) addTo(i, ev int32, v float64, t int64, countOnly bool) {
 	r := &b.recs[i]
+	r.v += v
 	if t > r.maxT {
 		if countOnly && r.rising >= MaxEventIDs {
 			r.counted++
@@ -291,15 +295,10 @@ func (b *Batch) addTo(i, ev int32, v float64, t int64, countOnly bool) {
 		r.rising++
 		r.maxT = t
 	}
+	r.minT = min(r.minT, t)
 	r.more++
-	c := int32(len(b.more))
-	b.more = append(b.more, contribution{ev: ev, next: -1, v: v})
-	if r.last >= 0 {
-		b.more[r.last].next = c
-	} else {
-		r.first = c
-	}
-	r.last = c
+	b.more = append(b.more, contribution{ev: ev, next: r.first})
+	r.first = int32(len(b.more) - 1)
 }
 
 // value returns the span of f's value for the current event in the
