@@ -151,7 +151,7 @@ func TestStateBound(t *testing.T) {
 
 // BenchmarkHuntPath evaluates the event mix of BenchmarkObserve as vigil
 // hunt does: a new evaluator with Lateness Unbounded, an Extractor filling
-// batches of 256 events, Apply, and Flush at the end, which closes every
+// batches of 1,024 events, Apply, and Flush at the end, which closes every
 // bucket. It reports the cost per event, the flush included. (Two hours
 // of the mix are still in every baseline's learning period: nothing
 // fires.)
@@ -168,7 +168,7 @@ func BenchmarkHuntPath(b *testing.B) {
 		var spare *baseline.Batch
 		for _, ev := range mix {
 			x.Extract(ev)
-			if x.Len() == 256 {
+			if x.Len() == 1024 {
 				batch := x.Take(spare)
 				e.Apply(batch, nil)
 				spare = batch
