@@ -247,8 +247,8 @@ func throughput(b *testing.B, h *throughputHunts) {
 	var took [2]time.Duration
 	var matches [2]int
 	for b.Loop() {
-		for k, after := range []bool{false, true} {
-			d, n := h.run(b, after)
+		for k, kind := range []huntKind{huntBefore, huntAfter} {
+			d, n := h.run(b, kind)
 			took[k] += d
 			matches[k] = n
 		}
@@ -265,20 +265,31 @@ func throughput(b *testing.B, h *throughputHunts) {
 // BenchmarkHuntStatefulThroughput, "before" or "after", one an iteration,
 // to count what they execute rather than time them: run under cachegrind
 // with -benchtime 1x and 3x, the difference is what two hunts execute,
-// free of the machine's load (see docs/benchmarks.md).
+// free of the machine's load (see docs/benchmarks.md). "correlations" and
+// "baselines" add one part of the additions each.
 func BenchmarkHuntStatefulCount(b *testing.B) {
 	h := newThroughputHunts(b, true)
-	for _, after := range []bool{false, true} {
-		name := "before"
-		if after {
-			name = "after"
-		}
-		b.Run(name, func(b *testing.B) {
+	for _, kind := range []huntKind{huntBefore, huntCorrelations, huntBaselines, huntAfter} {
+		b.Run(kind.String(), func(b *testing.B) {
 			for b.Loop() {
-				h.run(b, after)
+				h.run(b, kind)
 			}
 		})
 	}
+}
+
+// huntKind is what a throughput hunt evaluates.
+type huntKind int
+
+const (
+	huntBefore       huntKind = iota // the built-in pack and 500 rules
+	huntCorrelations                 // and the 20 correlations
+	huntBaselines                    // and the built-in baselines, without the 20 correlations
+	huntAfter                        // and both
+)
+
+func (k huntKind) String() string {
+	return [...]string{"before", "correlations", "baselines", "after"}[k]
 }
 
 // throughputFiles is the number of CloudTrail files a throughput hunt
@@ -334,17 +345,20 @@ func newThroughputHunts(b *testing.B, geoip bool) *throughputHunts {
 	return h
 }
 
-// run hunts the files once, the "after" way or the "before" way, and
-// returns the time hunt.Run took (a new baseline evaluator, made first,
-// is not timed) and the matches.
-func (h *throughputHunts) run(b *testing.B, after bool) (time.Duration, int) {
+// run hunts the files once, the way kind says, and returns the time
+// hunt.Run took (a new baseline evaluator, made first, is not timed) and
+// the matches.
+func (h *throughputHunts) run(b *testing.B, kind huntKind) (time.Duration, int) {
 	opts := hunt.Options{Reader: h.rd, Engine: h.before.Engine, Correlations: h.before.CorrelationSet}
-	if after {
+	if kind == huntCorrelations || kind == huntAfter {
+		opts.Engine, opts.Correlations = h.after.Engine, h.after.CorrelationSet
+	}
+	if kind == huntBaselines || kind == huntAfter {
 		ev, err := baseline.New(h.baselines.Rules, baseline.Options{Lateness: baseline.Unbounded, Geo: h.geo, HashSeed: 1})
 		if err != nil {
 			b.Fatal(err)
 		}
-		opts = hunt.Options{Reader: h.rd, Engine: h.after.Engine, Correlations: h.after.CorrelationSet, Baselines: ev}
+		opts.Baselines = ev
 	}
 	matches := 0
 	start := time.Now()
