@@ -56,9 +56,12 @@ type Correlator struct {
 	last    obsKey // the last observation processed
 	emit    func(*CorrelationMatch)
 	stats   CorrelatorStats
-	// Working memory of matchEvents.
-	refs []string
-	ends []int
+	// Working memory of matchEvents, and the buffers the event IDs of
+	// matches and their lists are taken from.
+	refs    []string
+	ends    []int
+	ids     []byte
+	idLists []string
 	// The sort keys of pending[:sealed], in sorted runs that start at
 	// runs (see sortPending).
 	keys   []sortKey
@@ -602,8 +605,10 @@ func (c *Correlator) fire(tb *table, g int32, at, start, end int64, value float6
 
 // matchEvents returns the IDs of the events in g's window, at most
 // MaxMatchEvents, oldest first and without duplicates (an event that two of
-// the correlation's rules match is in the window twice). The IDs share one
-// string; the list of encoded IDs is working memory of c.
+// the correlation's rules match is in the window twice). The IDs are
+// decoded into a buffer that the IDs of later matches share, as their
+// lists share a slice, so that a match costs no allocation of its own in
+// the common case; the list of encoded IDs is working memory of c.
 func (c *Correlator) matchEvents(tb *table, g int32) []string {
 	refs := c.refs[:0]
 	var seen map[string]bool // only for the events of correlation matches
@@ -619,7 +624,7 @@ func (c *Correlator) matchEvents(tb *table, g int32) []string {
 			// other, so a duplicate is the previous entry.
 			if ref != prev && !seen[ref] {
 				refs = append(refs, ref)
-				size += 36
+				size += idLen(ref)
 			}
 			prev = ref
 			return
@@ -640,10 +645,16 @@ func (c *Correlator) matchEvents(tb *table, g int32) []string {
 			}
 		})
 	})
-	// Decode them into one buffer, which becomes the string of all the
-	// IDs: the match owns it.
-	buf := make([]byte, 0, size)
-	out := make([]string, len(refs))
+	if len(refs) == 0 {
+		return []string{}
+	}
+	// Decode them into the shared buffer, in room for exactly size bytes,
+	// which later matches do not write again.
+	if cap(c.ids)-len(c.ids) < size {
+		c.ids = make([]byte, 0, max(idChunk, size))
+	}
+	buf := c.ids
+	start := len(buf)
 	ends := c.ends[:0]
 	for _, ref := range refs {
 		if len(ref) == 17 && ref[0] == refUUID {
@@ -652,17 +663,37 @@ func (c *Correlator) matchEvents(tb *table, g int32) []string {
 			id, _ := splitRef(ref)
 			buf = append(buf, id...)
 		}
-		ends = append(ends, len(buf))
+		ends = append(ends, len(buf)-start)
 	}
-	all := unsafe.String(unsafe.SliceData(buf), len(buf)) // buf is not written again
-	start := 0
+	c.ids = buf
+	all := unsafe.String(unsafe.SliceData(buf[start:]), len(buf)-start)
+	if cap(c.idLists)-len(c.idLists) < len(refs) {
+		c.idLists = make([]string, 0, max(idChunk/64, len(refs)))
+	}
+	n := len(c.idLists)
+	c.idLists = c.idLists[:n+len(refs)]
+	out := c.idLists[n : n+len(refs) : n+len(refs)]
+	from := 0
 	for i, end := range ends {
-		out[i] = all[start:end]
-		start = end
+		out[i] = all[from:end]
+		from = end
 	}
 	clear(refs)
 	c.refs, c.ends = refs[:0], ends[:0]
 	return out
+}
+
+// idChunk is the size of the buffers that the event IDs of correlation
+// matches are decoded into; a list of IDs takes a 64th of it.
+const idChunk = 16 << 10
+
+// idLen returns the length of the event ID that ref decodes to.
+func idLen(ref string) int {
+	if len(ref) == 17 && ref[0] == refUUID {
+		return 36
+	}
+	id, _ := splitRef(ref)
+	return len(id)
 }
 
 // emitMatch hands a match to the caller, if the correlation emits, and to

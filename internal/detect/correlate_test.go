@@ -2,6 +2,7 @@ package detect
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -481,5 +482,55 @@ correlation: {type: event_count, rules: [step_a], group-by: [userIdentity.arn], 
 	c.Advance(t0.Add(1001*time.Second), nil)
 	if st := c.Stats(); st.Entries != MaxWindowEvents || st.Trimmed != 5 {
 		t.Errorf("stats %+v; want %d entries and 5 trimmed", st, MaxWindowEvents)
+	}
+}
+
+// TestMatchEventsApart checks the event IDs of many matches, which share
+// the correlator's buffers: each match lists the IDs of its own events, in
+// UUID form or not, and a consumer that changes one match's list, or
+// appends to it, leaves the lists of the others as they were.
+func TestMatchEventsApart(t *testing.T) {
+	set := loadSet(t, baseRules, `title: Pairs
+correlation: {type: event_count, rules: [step_a], group-by: [userIdentity.arn], timespan: 1h, condition: {gte: 2}}`)
+	var events []tev
+	byUser := map[string][]string{}
+	for i := 0; i < 400; i++ {
+		id := fmt.Sprintf("%08x-0000-4000-8000-%012x", i, i)
+		if i%3 == 0 {
+			id = fmt.Sprintf("plain-%d", i)
+		}
+		user := fmt.Sprintf("u%d", i%2)
+		events = append(events, tev{at: i, name: "A", user: user, id: id})
+		byUser[user] = append(byUser[user], id)
+	}
+	obs, _ := observe(t, set, events)
+	var matches []*CorrelationMatch
+	c := NewCorrelator(set.CorrelationSet, CorrelatorOptions{Lateness: Unbounded})
+	for _, o := range obs {
+		c.Add(o, nil)
+	}
+	c.Flush(func(m *CorrelationMatch) { matches = append(matches, m) })
+	if len(matches) != 200 {
+		t.Fatalf("%d matches, want 200", len(matches))
+	}
+	want := make([][]string, len(matches))
+	next := map[string]int{}
+	for i, m := range matches {
+		user := m.Group[0].Value
+		k := next[user]
+		want[i] = byUser[user][k : k+2]
+		next[user] = k + 2
+		if !slices.Equal(m.Events, want[i]) {
+			t.Fatalf("match %d of %s lists %q, want %q", i, user, m.Events, want[i])
+		}
+	}
+	for i, m := range matches {
+		m.Events[len(m.Events)-1] = "changed"
+		m.Events = append(m.Events, "appended")
+		for j := i + 1; j < len(matches); j++ {
+			if !slices.Equal(matches[j].Events, want[j]) {
+				t.Fatalf("after changing match %d, match %d lists %q, want %q", i, j, matches[j].Events, want[j])
+			}
+		}
 	}
 }

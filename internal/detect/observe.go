@@ -3,6 +3,7 @@ package detect
 import (
 	"encoding/binary"
 	"hash/maphash"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -447,14 +448,16 @@ func formatUUID(b string) string { return string(appendUUID(nil, b)) }
 // appendUUID appends the canonical form of the 16 bytes of a UUID.
 func appendUUID(dst []byte, b string) []byte {
 	_ = b[15]
-	var out [36]byte
+	n := len(dst)
+	dst = slices.Grow(dst, 36)[:n+36]
+	out := dst[n:]
 	hexTo(out[0:8], b[0:4])
 	hexTo(out[9:13], b[4:6])
 	hexTo(out[14:18], b[6:8])
 	hexTo(out[19:23], b[8:10])
 	hexTo(out[24:36], b[10:16])
 	out[8], out[13], out[18], out[23] = '-', '-', '-', '-'
-	return append(dst, out[:]...)
+	return dst
 }
 
 // hexTo writes the lower-case hexadecimal digits of src to dst, which
