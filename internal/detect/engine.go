@@ -65,6 +65,7 @@ type Scratch struct {
 	arena  []byte      // lower-cased field values of the current event
 	memo   map[memoKey]bool
 	gen    uint32
+	seq    uint64 // the events matched so far, which tells an Observer the event it saw last
 	lower  [256]byte
 	ctx    evalCtx
 }
@@ -116,6 +117,7 @@ func (e *Engine) Match(ev *event.Event, s *Scratch, fn func(*Rule)) {
 		return
 	}
 	s.gen++
+	s.seq++
 	if cap(s.arena) > 1<<20 {
 		s.arena = nil // one huge event does not pin memory for good
 	}

@@ -55,8 +55,10 @@ type Observer struct {
 	slab   []Observation // observations are allocated obsChunk at a time
 	items  []obsItem     // and the items of those that feed several correlations
 	// The compact ID of the event last observed, shared by the
-	// observations of the event.
-	lastRef string
+	// observations of the event, which the scratch's event count tells.
+	lastRef     string
+	lastScratch *Scratch
+	lastSeq     uint64
 }
 
 // obsChunk is how many observations an Observer allocates at once. A chunk
@@ -118,17 +120,17 @@ func (ob *Observer) Observe(r *Rule, ev *event.Event, s *Scratch) *Observation {
 			continue
 		}
 		if o == nil {
-			o = ob.newObservation(ev, r, len(cs.feeds[r.num]))
+			o = ob.newObservation(ev, r, len(cs.feeds[r.num]), s)
 		}
 		o.items = append(o.items, obsItem{corr: f.corr, src: f.src, key: key, val: val})
 	}
 	return o
 }
 
-// newObservation returns an empty observation of r matching ev, with room
-// for n items. Observations and their items come from slabs, and the
-// observations of one event share the copy of its ID.
-func (ob *Observer) newObservation(ev *event.Event, r *Rule, n int) *Observation {
+// newObservation returns an empty observation of r matching ev, which s
+// was matching, with room for n items. Observations and their items come
+// from slabs, and the observations of one event share the copy of its ID.
+func (ob *Observer) newObservation(ev *event.Event, r *Rule, n int, s *Scratch) *Observation {
 	var o *Observation
 	if ob.intern == nil {
 		o = new(Observation)
@@ -139,9 +141,10 @@ func (ob *Observer) newObservation(ev *event.Event, r *Rule, n int) *Observation
 		o = &ob.slab[0]
 		ob.slab = ob.slab[1:]
 	}
-	ob.buf = appendRef(ob.buf[:0], ev.ID)
-	if ob.intern == nil || string(ob.buf) != ob.lastRef {
+	if ob.intern == nil || s != ob.lastScratch || s.seq != ob.lastSeq {
+		ob.buf = appendRef(ob.buf[:0], ev.ID)
 		ob.lastRef = string(ob.buf)
+		ob.lastScratch, ob.lastSeq = s, s.seq
 	}
 	*o = Observation{t: ev.Time.UnixNano(), ref: ob.lastRef, rule: r.num}
 	switch {
