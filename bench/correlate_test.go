@@ -272,3 +272,67 @@ func BenchmarkHuntRunCorrelations(b *testing.B) {
 		})
 	}
 }
+
+// observingSink keeps the observations of the correlations' base
+// matches, each input's in a run of its own, as hunt.Run's emitter
+// receives them.
+type observingSink struct {
+	set      *detect.Set
+	scratch  *detect.Scratch
+	observer *detect.Observer
+	obs      []*detect.Observation
+}
+
+func (s *observingSink) Event(e *event.Event) {
+	s.set.Engine.Match(e, s.scratch, func(r *detect.Rule) {
+		if o := s.observer.Observe(r, e, s.scratch); o != nil {
+			s.obs = append(s.obs, o)
+		}
+	})
+}
+func (s *observingSink) Fail(err *source.RecordError) { panic(err) }
+func (s *observingSink) Note(string)                  {}
+
+// BenchmarkCorrelatorFlush measures the final flush of a hunt's correlator
+// alone: the observations of the 16 files of
+// BenchmarkHuntStatefulThroughput under the built-in pack, 500 rules and
+// the 20 generated correlations are added input by input, each input
+// ending with EndRun, as hunt.Run adds them; Flush is timed ("flush-ms"),
+// on one goroutine with -cpu 1 and in parallel partitions with more.
+func BenchmarkCorrelatorFlush(b *testing.B) {
+	rd, err := decode.Builtin().NewReader(decode.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	set := detect.Load(append(append(builtinRules(b), Rules(500, 7)...), Correlations(20, false)...), detect.Options{})
+	if len(set.Failed) > 0 {
+		b.Fatal(set.Failed)
+	}
+	s := &observingSink{set: set, scratch: set.Engine.NewScratch(), observer: set.CorrelationSet.NewObserver()}
+	var ends []int
+	for i := 0; i < throughputFiles; i++ {
+		if err := rd.Read(bytes.NewReader(CloudTrailFile(recordsPerFile, uint64(i+1))), s, nil); err != nil {
+			b.Fatal(err)
+		}
+		ends = append(ends, len(s.obs))
+	}
+	var took time.Duration
+	matches := 0
+	for b.Loop() {
+		c := detect.NewCorrelator(set.CorrelationSet, detect.CorrelatorOptions{Lateness: detect.Unbounded})
+		start := 0
+		for _, end := range ends {
+			for _, o := range s.obs[start:end] {
+				c.Add(o, nil)
+			}
+			c.EndRun()
+			start = end
+		}
+		t0 := time.Now()
+		c.Flush(func(*detect.CorrelationMatch) { matches++ })
+		took += time.Since(t0)
+	}
+	b.ReportMetric(float64(took.Microseconds())/1000/float64(b.N), "flush-ms")
+	b.ReportMetric(float64(len(s.obs)), "observations")
+	b.ReportMetric(float64(matches)/float64(b.N), "matches")
+}
