@@ -238,22 +238,25 @@ func (c *Correlator) forceHalf() {
 // insertion sort orders them in a few comparisons each, and gives up for
 // a general sort when they are far from ordered.
 //
-// The sort works on a copy of what orders each observation (its time and
-// the first bytes of its event's ID), so that comparisons read contiguous
-// memory and follow the pointer to the observation only for ties.
+// The sort works on a copy of what orders each observation (its time, the
+// first bytes of its event's ID and its position in the buffer), so that
+// comparisons read contiguous memory and look at the observation only for
+// ties. The copies hold no pointer, so that moving them costs the garbage
+// collector nothing while it runs.
 func (c *Correlator) sortPending() {
 	c.sealRuns()
 	keys, starts := c.keys, c.runs
 	switch {
 	case len(starts) > maxMergeRuns || len(keys) < 16*len(starts):
-		insertionSort(keys)
+		insertionSort(keys, c.pending)
 	case len(starts) > 1:
-		keys = mergeRuns(keys, starts)
+		keys = mergeRuns(keys, starts, c.pending)
 	}
+	sorted := make([]*Observation, len(c.pending), cap(c.pending))
 	for i := range keys {
-		c.pending[i] = keys[i].o
+		sorted[i] = c.pending[keys[i].i]
 	}
-	clear(c.keys)
+	c.pending = sorted
 	c.keys, c.runs, c.sealed = c.keys[:0], c.runs[:0], 0
 }
 
@@ -276,7 +279,7 @@ func (c *Correlator) sealRuns() {
 	p := c.pending[c.sealed:]
 	base := len(c.keys)
 	for i, o := range p {
-		c.keys = append(c.keys, sortKey{t: o.t, pre: refPrefix(o.ref), o: o})
+		c.keys = append(c.keys, sortKey{t: o.t, pre: refPrefix(o.ref), i: int32(c.sealed + i)})
 		if i == 0 || o.t < p[i-1].t {
 			c.runs = append(c.runs, base+i)
 		}
@@ -290,15 +293,15 @@ func (c *Correlator) sealRuns() {
 		if r+1 < len(c.runs) {
 			end = c.runs[r+1]
 		}
-		insertionSort(c.keys[c.runs[r]:end])
+		insertionSort(c.keys[c.runs[r]:end], c.pending)
 	}
 }
 
-// sortKey is an observation with what orders it, for sortPending.
+// sortKey is what orders an observation, for sortPending.
 type sortKey struct {
 	t   int64
 	pre uint64 // the first eight bytes of the observation's ref, big-endian
-	o   *Observation
+	i   int32  // the observation's position in pending
 }
 
 // refPrefix returns the first eight bytes of ref as a big-endian number,
@@ -309,42 +312,42 @@ func refPrefix(ref string) uint64 {
 	return binary.BigEndian.Uint64(b[:])
 }
 
-// keyLess orders sort keys as obsLess orders their observations.
-func keyLess(a, b *sortKey) bool {
+// keyLess orders sort keys as obsLess orders their observations, which
+// are in obs.
+func keyLess(a, b *sortKey, obs []*Observation) bool {
 	if a.t != b.t {
 		return a.t < b.t
 	}
 	if a.pre != b.pre {
 		return a.pre < b.pre
 	}
-	return obsLess(a.o, b.o)
+	return obsLess(obs[a.i], obs[b.i])
 }
 
-func keyCompare(a, b sortKey) int {
-	if a.t != b.t {
-		return cmp.Compare(a.t, b.t)
-	}
-	if a.pre != b.pre {
-		return cmp.Compare(a.pre, b.pre)
-	}
-	return obsCompare(a.o, b.o)
-}
-
-// insertionSort orders p in a few comparisons per observation when it is
-// nearly ordered, and gives up for a general sort when it is not.
-func insertionSort(p []sortKey) {
+// insertionSort orders p, the keys of observations in obs, in a few
+// comparisons per observation when it is nearly ordered, and gives up for
+// a general sort when it is not.
+func insertionSort(p []sortKey, obs []*Observation) {
 	budget := 8 * len(p)
 	for i := 1; i < len(p); i++ {
 		k := p[i]
 		j := i
-		for j > 0 && keyLess(&k, &p[j-1]) {
+		for j > 0 && keyLess(&k, &p[j-1], obs) {
 			j--
 		}
 		if j == i {
 			continue
 		}
 		if budget -= i - j; budget < 0 {
-			slices.SortFunc(p, keyCompare)
+			slices.SortFunc(p, func(a, b sortKey) int {
+				if a.t != b.t {
+					return cmp.Compare(a.t, b.t)
+				}
+				if a.pre != b.pre {
+					return cmp.Compare(a.pre, b.pre)
+				}
+				return obsCompare(obs[a.i], obs[b.i])
+			})
 			return
 		}
 		copy(p[j+1:i+1], p[j:i])
@@ -360,7 +363,7 @@ const maxMergeRuns = 64
 // time, in log2(runs) passes between p and a second buffer: n·log(runs)
 // comparisons rather than a sort's n·log(n). It returns the buffer that
 // holds the result.
-func mergeRuns(p []sortKey, starts []int) []sortKey {
+func mergeRuns(p []sortKey, starts []int, obs []*Observation) []sortKey {
 	src, dst := p, make([]sortKey, len(p))
 	bounds := append(slices.Clone(starts), len(p)) // run j is [bounds[j], bounds[j+1])
 	for len(bounds) > 2 {
@@ -370,7 +373,7 @@ func mergeRuns(p []sortKey, starts []int) []sortKey {
 			if j+2 < len(bounds) {
 				hi = bounds[j+2]
 			}
-			merge2(dst[lo:hi], src[lo:mid], src[mid:hi])
+			merge2(dst[lo:hi], src[lo:mid], src[mid:hi], obs)
 			next = append(next, lo)
 		}
 		bounds = append(next, len(p))
@@ -379,11 +382,12 @@ func mergeRuns(p []sortKey, starts []int) []sortKey {
 	return src
 }
 
-// merge2 merges the sorted a and b into out, which holds both.
-func merge2(out, a, b []sortKey) {
+// merge2 merges the sorted a and b, keys of observations in obs, into out,
+// which holds both.
+func merge2(out, a, b []sortKey, obs []*Observation) {
 	i, j := 0, 0
 	for k := range out {
-		if j == len(b) || (i < len(a) && !keyLess(&b[j], &a[i])) {
+		if j == len(b) || (i < len(a) && !keyLess(&b[j], &a[i], obs)) {
 			out[k] = a[i]
 			i++
 		} else {
