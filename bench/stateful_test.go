@@ -296,8 +296,9 @@ func (k huntKind) String() string {
 // reads.
 const throughputFiles = 16
 
-// throughputHunts are the two hunts BenchmarkHuntStatefulThroughput
-// compares.
+// throughputHunts are the hunts BenchmarkHuntStatefulThroughput compares,
+// and those BenchmarkHuntStatefulCount counts: what each evaluates is a
+// huntKind.
 type throughputHunts struct {
 	inputs        []decode.Input
 	rd            *decode.Reader

@@ -124,7 +124,10 @@ type CorrelationMatch struct {
 	Count int // base matches in the window
 	// Events are the IDs of the base events that built the match, at most
 	// MaxMatchEvents, oldest first; for a correlation of correlations the
-	// base events of the matches it correlated.
+	// base events of the matches it correlated. They share memory with
+	// the IDs of the correlator's other matches, so that a match costs no
+	// allocation of its own: a caller that keeps some of them long should
+	// keep copies.
 	Events []string
 }
 

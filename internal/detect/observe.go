@@ -2,6 +2,7 @@ package detect
 
 import (
 	"encoding/binary"
+	"encoding/hex"
 	"hash/maphash"
 	"slices"
 	"strconv"
@@ -454,22 +455,11 @@ func appendUUID(dst []byte, b string) []byte {
 	n := len(dst)
 	dst = slices.Grow(dst, 36)[:n+36]
 	out := dst[n:]
-	hexTo(out[0:8], b[0:4])
-	hexTo(out[9:13], b[4:6])
-	hexTo(out[14:18], b[6:8])
-	hexTo(out[19:23], b[8:10])
-	hexTo(out[24:36], b[10:16])
+	hex.Encode(out[0:8], []byte(b[0:4]))
+	hex.Encode(out[9:13], []byte(b[4:6]))
+	hex.Encode(out[14:18], []byte(b[6:8]))
+	hex.Encode(out[19:23], []byte(b[8:10]))
+	hex.Encode(out[24:36], []byte(b[10:16]))
 	out[8], out[13], out[18], out[23] = '-', '-', '-', '-'
 	return dst
 }
-
-// hexTo writes the lower-case hexadecimal digits of src to dst, which
-// has room for them.
-func hexTo(dst []byte, src string) {
-	dst = dst[:2*len(src)]
-	for i := 0; i < len(src); i++ {
-		dst[2*i], dst[2*i+1] = hexDigits[src[i]>>4], hexDigits[src[i]&0xf]
-	}
-}
-
-const hexDigits = "0123456789abcdef"

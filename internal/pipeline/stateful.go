@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"slices"
 	"strings"
 	"time"
 
@@ -196,12 +197,10 @@ func stateAlert(kind string, ref alert.RuleRef, key []keyValue, ids []string, at
 	a := &alert.Alert{
 		ID: NewID("alt"), Fingerprint: hex.EncodeToString(h.Sum(nil)[:16]), Rule: ref, Severity: ref.Level,
 		Status: alert.Open, Count: 1, FirstSeen: at, LastSeen: at,
-		EventIDs: make([]string, min(len(ids), alert.MaxEventRefs)), UpdatedAt: now,
+		EventIDs: slices.Clone(ids[:min(len(ids), alert.MaxEventRefs)]), UpdatedAt: now,
 	}
-	for i := range a.EventIDs {
-		// A copy: a correlation match's IDs share a buffer with other
-		// matches', which an alert waiting to be sent would keep alive.
-		a.EventIDs[i] = strings.Clone(ids[i])
+	if a.EventIDs == nil {
+		a.EventIDs = []string{}
 	}
 	for _, kv := range key {
 		if set := highlightFields[kv.envelope]; set != nil {

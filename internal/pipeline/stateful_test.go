@@ -2,12 +2,16 @@ package pipeline
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
+	"unsafe"
 
+	"github.com/vigil-sec/vigil/internal/alert"
 	"github.com/vigil-sec/vigil/internal/detect"
 	"github.com/vigil-sec/vigil/internal/detect/state"
 )
@@ -85,5 +89,35 @@ func TestStateFile(t *testing.T) {
 				t.Errorf("evaluator holds %d bytes, want %d", st.restored, tt.wantSize)
 			}
 		})
+	}
+}
+
+// TestCorrelationAlertOwnsIDs checks that a correlation alert lists the
+// match's first event IDs in copies of its own: a match's IDs share memory
+// with the correlator's other matches, which an alert waiting to be sent
+// must not keep alive.
+func TestCorrelationAlertOwnsIDs(t *testing.T) {
+	var all strings.Builder
+	var ids []string
+	for i := 0; i < alert.MaxEventRefs+5; i++ {
+		fmt.Fprintf(&all, "%08x-0000-4000-8000-%012x", i, i)
+	}
+	shared := all.String()
+	for i := 0; i < alert.MaxEventRefs+5; i++ {
+		ids = append(ids, shared[36*i:36*(i+1)])
+	}
+	m := &detect.CorrelationMatch{
+		Correlation: &detect.Correlation{Rule: &detect.Rule{ID: "c1", Title: "Burst", Level: "high"}},
+		Group:       []detect.GroupValue{{Field: "userIdentity.arn", Value: "arn:aws:iam::111122223333:user/alice"}},
+		Time:        time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC), Events: ids,
+	}
+	a := CorrelationAlert(m, m.Time)
+	if !slices.Equal(a.EventIDs, ids[:alert.MaxEventRefs]) {
+		t.Fatalf("alert lists %q, want the match's first %d IDs", a.EventIDs, alert.MaxEventRefs)
+	}
+	for i, id := range a.EventIDs {
+		if unsafe.StringData(id) == unsafe.StringData(ids[i]) {
+			t.Fatalf("event ID %d shares the match's memory", i)
+		}
 	}
 }

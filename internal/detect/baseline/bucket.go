@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"slices"
 	"strings"
+	"unsafe"
 )
 
 // openBucket holds the buckets of one rule that start at the same minute:
@@ -18,7 +19,7 @@ type openBucket struct {
 	garbage int // arena bytes no longer referenced
 }
 
-// bucket is what one key gathered in one bucket of time: 200 bytes.
+// bucket is what one key gathered in one bucket of time: 208 bytes.
 type bucket struct {
 	h    uint64 // hash of the Key and New values
 	eh   uint64 // hash of the Key values alone (first_seen)
@@ -37,7 +38,7 @@ type evref struct {
 	id span
 }
 
-const bucketSize = 200
+const bucketSize = int64(unsafe.Sizeof(bucket{}))
 
 // indexSlot is a slot of an open bucket's index: a key hash (0: empty)
 // and its bucket's position in the slab.
