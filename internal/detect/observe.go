@@ -2,7 +2,6 @@ package detect
 
 import (
 	"encoding/binary"
-	"encoding/hex"
 	"hash/maphash"
 	"slices"
 	"strconv"
@@ -449,17 +448,41 @@ var hexValue = func() (t [256]byte) {
 
 func formatUUID(b string) string { return string(appendUUID(nil, b)) }
 
-// appendUUID appends the canonical form of the 16 bytes of a UUID.
+// appendUUID appends the canonical form of the 16 bytes of a UUID. A
+// correlation match lists up to MaxMatchEvents IDs, so this runs for every
+// event of every match: each byte's two digits are one table read and one
+// two-byte write, at constant positions.
 func appendUUID(dst []byte, b string) []byte {
 	_ = b[15]
 	n := len(dst)
 	dst = slices.Grow(dst, 36)[:n+36]
-	out := dst[n:]
-	hex.Encode(out[0:8], []byte(b[0:4]))
-	hex.Encode(out[9:13], []byte(b[4:6]))
-	hex.Encode(out[14:18], []byte(b[6:8]))
-	hex.Encode(out[19:23], []byte(b[8:10]))
-	hex.Encode(out[24:36], []byte(b[10:16]))
+	out := (*[36]byte)(dst[n:])
+	put := func(at int, c byte) { *(*[2]byte)(out[at:]) = hexPairs[c] }
+	put(0, b[0])
+	put(2, b[1])
+	put(4, b[2])
+	put(6, b[3])
+	put(9, b[4])
+	put(11, b[5])
+	put(14, b[6])
+	put(16, b[7])
+	put(19, b[8])
+	put(21, b[9])
+	put(24, b[10])
+	put(26, b[11])
+	put(28, b[12])
+	put(30, b[13])
+	put(32, b[14])
+	put(34, b[15])
 	out[8], out[13], out[18], out[23] = '-', '-', '-', '-'
 	return dst
 }
+
+// hexPairs holds the two lower-case hexadecimal digits of each byte.
+var hexPairs = func() (t [256][2]byte) {
+	const digits = "0123456789abcdef"
+	for i := range t {
+		t[i] = [2]byte{digits[i>>4], digits[i&0xf]}
+	}
+	return t
+}()

@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"encoding/hex"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -108,6 +109,18 @@ func TestUUID(t *testing.T) {
 		}
 		if got := formatUUID(string(u[:])); got != id {
 			t.Errorf("formatUUID(parseUUID(%q)) = %q", id, got)
+		}
+	}
+	// Every byte value in every position formats as encoding/hex does.
+	for v := 0; v < 256; v++ {
+		var u [16]byte
+		for i := range u {
+			u[i] = byte(v + 17*i)
+		}
+		h := hex.EncodeToString(u[:])
+		want := h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+		if got := string(appendUUID([]byte("x"), string(u[:]))); got != "x"+want {
+			t.Fatalf("appendUUID(%x) = %q, want %q", u, got, "x"+want)
 		}
 	}
 	valid := "0123abcd-4567-89ef-fedc-ba9876543210"
