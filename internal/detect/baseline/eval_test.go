@@ -372,6 +372,50 @@ func TestEviction(t *testing.T) {
 	}
 }
 
+// TestFirstSeenKeepsLatestMinute checks that a combination's last-seen
+// minute, which decides which combinations a full table forgets first,
+// never goes back. In a hunt a combination whose events come at minutes
+// 5, 3 and 9, in that order, has buckets at 5 and 3 (9 comes after an
+// earlier bucket); the close of minute 3 marks it seen at 9, and the
+// close of minute 5, later, must not take that back to 5: if it did, a
+// full table would forget it before the combinations seen at 7, and it
+// would fire again as new.
+func TestFirstSeenKeepsLatestMinute(t *testing.T) {
+	fs := mustRules(t, "id: fs\ntitle: FS\nkind: first_seen\nevents: [{source: aws.cloudtrail}]\nnew: [principal]\nmax_keys: 8\nlearning: 0s\n")
+	e := mustNew(t, fs, baseline.Options{Lateness: baseline.Unbounded})
+	at := func(minute int, principal, id string) *event.Event {
+		return &event.Event{Time: t0.Add(time.Duration(minute) * time.Minute), Source: "aws.cloudtrail", Principal: principal, ID: id}
+	}
+	evs := []*event.Event{at(5, "t", "t5"), at(3, "t", "t3"), at(9, "t", "t9")}
+	for i := range 7 {
+		evs = append(evs, at(7, fmt.Sprint("u", i), fmt.Sprint("u", i)))
+	}
+	evs = append(evs, at(10, "v", "v")) // the table is full: one combination goes
+	got := runAll(e, evs)
+	if len(got) != 9 || e.Stats().Evicted != 1 {
+		t.Fatalf("%d matches, stats %+v; want 9 and one combination evicted", len(got), e.Stats())
+	}
+	if again := runAll(e, []*event.Event{at(30, "t", "t30")}); len(again) != 0 {
+		t.Errorf("t, seen at minute 9, was forgotten before the combinations seen at 7: %+v", again)
+	}
+
+	// The same for a key with key_learning: forgotten, t would be learning
+	// again, and its new action at minute 30 would not fire.
+	kl := mustRules(t, "id: kl\ntitle: KL\nkind: first_seen\nevents: [{source: aws.cloudtrail}]\nkey: [principal]\nnew: [action]\nkey_learning: 1m\nmax_keys: 8\nlearning: 0s\n")
+	e = mustNew(t, kl, baseline.Options{Lateness: baseline.Unbounded})
+	for _, ev := range evs {
+		ev.Action = "a"
+	}
+	if got := runAll(e, evs); len(got) != 0 || e.Stats().Evicted == 0 {
+		t.Fatalf("%d matches, stats %+v; want none (every key is learning) and evictions", len(got), e.Stats())
+	}
+	late := at(30, "t", "t30")
+	late.Action = "b"
+	if got := runAll(e, []*event.Event{late}); len(got) != 1 {
+		t.Errorf("t, first seen at minute 3 and last at 9, was forgotten before the keys seen at 7: %d matches", len(got))
+	}
+}
+
 // traffic returns nine days of mixed events for 24 functions from t0 on,
 // with spikes and new behaviour on the last days, in time order.
 func traffic(t testing.TB) []*event.Event {

@@ -105,7 +105,7 @@ func (st *fsState) close(ob *openBucket, bk *bucket, emit func(Match)) {
 	young := false
 	if st.entities != nil {
 		if s := st.entities.find(bk.eh); s != nil {
-			s.seen = int32(b)
+			s.seen = max(s.seen, int32(b))
 			young = b-int64(s.aux) < int64(r.KeyLearning/time.Minute)
 		} else {
 			st.entities.insert(bk.eh, int32(b), int32(b))
@@ -113,7 +113,9 @@ func (st *fsState) close(ob *openBucket, bk *bucket, emit func(Match)) {
 		}
 	}
 	if s := st.tuples.find(bk.h); s != nil {
-		s.seen = int32(b)
+		// Marked seen later already, by its events (known) or by the
+		// close of its first bucket (markSeen), the minute stays.
+		s.seen = max(s.seen, int32(b))
 		return
 	}
 	st.tuples.insert(bk.h, int32(b), 0)
