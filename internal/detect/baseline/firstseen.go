@@ -113,8 +113,9 @@ func (st *fsState) close(ob *openBucket, bk *bucket, emit func(Match)) {
 		}
 	}
 	if s := st.tuples.find(bk.h); s != nil {
-		// Marked seen later already, by its events (known) or by the
-		// close of its first bucket (markSeen), the minute stays.
+		// Its events (known) or the close of its first bucket
+		// (markSeen) may have marked it seen later already: that
+		// minute stays.
 		s.seen = max(s.seen, int32(b))
 		return
 	}
