@@ -261,7 +261,7 @@ func BenchmarkHuntRunCorrelations(b *testing.B) {
 			cpu := selfCPU()
 			perRecord(b, files*recordsPerFile, func() {
 				st := hunt.Run(context.Background(), inputs, hunt.Options{Reader: rd, Engine: set.Engine, Correlations: set.CorrelationSet, Workers: 2},
-					func(hunt.Match) {}, func(e hunt.InputError) { b.Fatal(e.Err) })
+					func(hunt.Match) {}, func(e hunt.InputError) { b.Error(e.Err) })
 				if st.Events != files*recordsPerFile {
 					b.Fatalf("hunted %d events", st.Events)
 				}

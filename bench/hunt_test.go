@@ -121,7 +121,7 @@ func BenchmarkHuntWorkers(b *testing.B) {
 		b.Run("workers="+string(rune('0'+workers)), func(b *testing.B) {
 			perRecord(b, files*recordsPerFile, func() {
 				st := hunt.Run(context.Background(), inputs, hunt.Options{Reader: rd, Engine: set.Engine, Workers: workers},
-					func(hunt.Match) {}, func(e hunt.InputError) { b.Fatal(e.Err) })
+					func(hunt.Match) {}, func(e hunt.InputError) { b.Error(e.Err) })
 				if st.Events != files*recordsPerFile {
 					b.Fatalf("hunted %d events", st.Events)
 				}

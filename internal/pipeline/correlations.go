@@ -212,14 +212,14 @@ func CorrelationAlert(m *detect.CorrelationMatch, now time.Time) *alert.Alert {
 		}
 		key[i] = keyValue{field: g.Field, envelope: name, value: g.Value}
 	}
+	a := stateAlert("correlation", alert.RuleRef{ID: ruleKey(r), Title: r.Title, Level: r.Level, Tags: r.Tags}, key, m.Events, m.Time, now)
 	// The match's IDs share memory with other matches' (see
 	// detect.CorrelationMatch.Events): the alert, which may wait to be
-	// sent, keeps copies.
-	ids := make([]string, min(len(m.Events), alert.MaxEventRefs))
-	for i := range ids {
-		ids[i] = strings.Clone(m.Events[i])
+	// sent, keeps copies in the list stateAlert made its own.
+	for i, id := range a.EventIDs {
+		a.EventIDs[i] = strings.Clone(id)
 	}
-	return stateAlert("correlation", alert.RuleRef{ID: ruleKey(r), Title: r.Title, Level: r.Level, Tags: r.Tags}, key, ids, m.Time, now)
+	return a
 }
 
 // fillHighlights sets the highlights a correlation alert's group values
