@@ -120,8 +120,8 @@ type Stats struct {
 type Evaluator struct {
 	opts      Options
 	rules     []*ruleState
-	bySource  map[string][]cand
-	anySource []cand
+	bySource  map[string]*sourceRoute
+	anySource *sourceRoute
 	spare     []*openBucket // closed, for reuse
 	warmSum   uint64        // what warm read, kept so that the reads are done
 	seed      uint64        // of the key hashes
@@ -208,7 +208,7 @@ func New(rules []*Rule, opts Options) (*Evaluator, error) {
 	}
 	sorted := slices.Clone(rules)
 	slices.SortStableFunc(sorted, func(a, b *Rule) int { return strings.Compare(a.ID, b.ID) })
-	e := &Evaluator{opts: opts, bySource: map[string][]cand{}, lastSave: opts.Clock(), ids: fieldIDs{}}
+	e := &Evaluator{opts: opts, lastSave: opts.Clock(), ids: fieldIDs{}}
 	e.seed = opts.HashSeed
 	for e.seed == 0 {
 		e.seed = rand.Uint64()
@@ -232,15 +232,17 @@ func New(rules []*Rule, opts Options) (*Evaluator, error) {
 // may count for, with the alternatives that apply to it and without their
 // condition on the source, which routing has checked.
 func (e *Evaluator) route() {
-	e.bySource, e.anySource = map[string][]cand{}, nil
+	e.bySource = map[string]*sourceRoute{}
+	var any []cand
 	for i, rs := range e.rules {
 		if rs.sources == nil {
-			e.anySource = append(e.anySource, newCand(i, rs, rs.events))
+			any = append(any, newCand(i, rs, rs.events))
 		}
 		for _, s := range rs.sources {
 			e.bySource[s] = nil
 		}
 	}
+	e.anySource = newRoute(any)
 	for s := range e.bySource {
 		var l []cand
 		for i, rs := range e.rules {
@@ -251,7 +253,7 @@ func (e *Evaluator) route() {
 				l = append(l, newCand(i, rs, clausesFor(rs.events, s)))
 			}
 		}
-		e.bySource[s] = l
+		e.bySource[s] = newRoute(l)
 	}
 }
 
@@ -344,7 +346,7 @@ func (e *Evaluator) Rules() []*Rule {
 // match of the buckets that close. The event is not retained: Observe
 // copies what it keeps. emit may be nil.
 func (e *Evaluator) Observe(ev *event.Event, emit func(Match)) {
-	e.own.Extract(ev)
+	e.own.extractNow(ev)
 	e.Apply(e.own.batch, emit)
 	e.own.batch.reset()
 }
@@ -519,6 +521,9 @@ func (rs *ruleState) valueOf(x *evctx) (float64, bool) {
 
 func number(x *evctx, f *fieldRef) (float64, bool) {
 	if f.kind == fieldRaw {
+		if s := &x.f[f.id]; s.ngen == x.gen { // staged
+			return s.num, s.numOK
+		}
 		return x.ev.Raw.First(f.path).Float()
 	}
 	v, err := strconv.ParseFloat(x.get(f), 64)

@@ -6,6 +6,7 @@ import (
 	"unsafe"
 
 	"github.com/vigil-sec/vigil/internal/event"
+	"github.com/vigil-sec/vigil/internal/jsondoc"
 )
 
 // An Extractor does the part of observing an event that reads the event:
@@ -20,6 +21,14 @@ import (
 // checkpoint (a checkpoint brings the seed of the key hashes). Observe is
 // Extract and Apply at once.
 //
+// Extract works in two steps. It first copies each event, without its raw
+// record, and the few values read from the raw record (staging); every
+// stageSize events, and at Take, it reads the staged events into the
+// batch. A hunt interleaves each event's reading with decoding and the
+// single-event rules, whose code and data then take turns with the
+// baselines' for the processor's caches; staging lets the larger part of
+// the baselines' work run over many events at a time instead.
+//
 // For an evaluator whose Lateness is Unbounded, where no bucket closes
 // before Flush, the events of a batch that count for the same rule, key
 // and bucket become one record, applied with one bucket lookup: what
@@ -30,11 +39,101 @@ type Extractor struct {
 	x     evctx
 	batch *Batch
 	merge bool // the evaluator's Lateness is Unbounded
-	// The source of the last event and its rules: events of one source
+	// The source of the last event and its route: events of one source
 	// come in runs.
 	lastSource string
-	lastCands  []cand
-	lastOK     bool
+	lastRoute  *sourceRoute
+	// Events staged and not read into the batch yet, the values read
+	// from their raw records (by their route's early, then nums), and the
+	// bytes of their strings.
+	staged []stagedEvent
+	vals   []stagedVal
+	nums   []stagedNum
+	arena  []byte
+}
+
+// stageSize is how many events Extract stages before it reads them into
+// the batch: enough that reading them runs with the baselines' code and
+// data in the processor's caches, few enough that their values stay there
+// between the two steps.
+const stageSize = 64
+
+// sourceRoute is what the events of one source are read for: the rules
+// they may count for, and the fields those rules read from the raw record,
+// which staging reads.
+type sourceRoute struct {
+	cands []cand
+	// early are the raw fields read as strings and the role (derived from
+	// the raw record); nums are the raw fields read as numbers.
+	early, nums []*fieldRef
+}
+
+func newRoute(cands []cand) *sourceRoute {
+	rt := &sourceRoute{cands: cands}
+	early, nums := map[int]bool{}, map[int]bool{}
+	add := func(l *[]*fieldRef, seen map[int]bool, f *fieldRef) {
+		if !seen[f.id] {
+			seen[f.id] = true
+			*l = append(*l, f)
+		}
+	}
+	str := func(f *fieldRef) {
+		if f.kind == fieldRaw || f.kind == fieldRole {
+			add(&rt.early, early, f)
+		}
+	}
+	clauses := func(cls []clause) {
+		for _, cl := range cls {
+			for i := range cl {
+				str(&cl[i].f)
+			}
+		}
+	}
+	for _, c := range cands {
+		rs := c.rs
+		clauses(c.events)
+		clauses(rs.except)
+		for i := range rs.key {
+			str(&rs.key[i])
+		}
+		for i := range rs.new {
+			str(&rs.new[i])
+		}
+		for _, f := range []*fieldRef{rs.value, rs.times} {
+			switch {
+			case f == nil:
+			case f.kind == fieldRaw:
+				// A number has a slot of its own: a field read both ways
+				// is staged twice.
+				add(&rt.nums, nums, f)
+			default:
+				str(f)
+			}
+		}
+	}
+	return rt
+}
+
+// stagedEvent is an event staged by Extract.
+type stagedEvent struct {
+	ev    event.Event // its strings in the Extractor's arena; no Raw or Resources
+	bad   bool        // see extracted
+	route *sourceRoute
+	vals  int32 // the first of the event's values in vals, and in nums
+	nums  int32
+}
+
+// stagedVal is a value read from a raw record at staging, with its hash
+// when staging computed it.
+type stagedVal struct {
+	v      string // in the arena
+	hashed bool
+	hash   uint64
+}
+
+type stagedNum struct {
+	v  float64
+	ok bool
 }
 
 // Batch is what an Extractor read from a run of events, for Apply.
@@ -120,13 +219,16 @@ func (e *Evaluator) NewExtractor() *Extractor {
 	return x
 }
 
-// Len returns the number of events in the batch being filled.
-func (x *Extractor) Len() int { return len(x.batch.events) }
+// Len returns the number of events in the batch being filled, staged
+// ones included.
+func (x *Extractor) Len() int { return len(x.batch.events) + len(x.staged) }
 
-// Take returns the batch filled so far and starts an empty one, which
-// reuses the memory of spare when it is not nil (a batch Apply is done
-// with), or else has room for as much as the batch returned.
+// Take returns the batch filled so far, with every event extracted, and
+// starts an empty one, which reuses the memory of spare when it is not nil
+// (a batch Apply is done with), or else has room for as much as the batch
+// returned.
 func (x *Extractor) Take(spare *Batch) *Batch {
+	x.drain()
 	b := x.batch
 	if spare == nil {
 		spare = &Batch{
@@ -216,25 +318,123 @@ func (b *Batch) put(s string) span {
 	return sp
 }
 
-// Extract reads ev into the batch. The event is not retained.
+// Extract reads ev into the batch, at once or, staged, later. The event
+// is not retained.
 func (x *Extractor) Extract(ev *event.Event) {
-	b := x.batch
-	b.seed = x.x.seed
-	if ev.Time.IsZero() || ev.Time.Unix() < minUnix || ev.Time.Unix() > maxUnix {
-		b.events = append(b.events, extracted{bad: true, end: int32(len(b.recs))})
+	if x.staged == nil {
+		x.staged = make([]stagedEvent, 0, stageSize)
+		x.arena = make([]byte, 0, stageSize*512)
+	}
+	x.staged = append(x.staged, stagedEvent{})
+	se := &x.staged[len(x.staged)-1]
+	if badTime(ev) {
+		se.bad = true
+	} else {
+		rt := x.routeOf(ev.Source)
+		se.route = rt
+		se.ev = *ev
+		se.ev.Source, se.ev.Resources, se.ev.Raw = x.lastSource, nil, jsondoc.Value{}
+		e := &se.ev
+		for _, p := range [...]*string{&e.Cloud, &e.ID, &e.Account, &e.Region, &e.Service, &e.Action, &e.ErrorCode,
+			&e.Principal, &e.PrincipalType, &e.SourceIP, &e.UserAgent, &e.Function} {
+			*p = x.stage(*p)
+		}
+		if len(rt.early) > 0 || len(rt.nums) > 0 {
+			x.x.reset(ev)
+			se.vals, se.nums = int32(len(x.vals)), int32(len(x.nums))
+			for _, f := range rt.early {
+				v := x.x.get(f)
+				s := &x.x.f[f.id]
+				x.vals = append(x.vals, stagedVal{v: x.stage(v), hashed: s.hgen == x.x.gen, hash: s.hash})
+			}
+			for _, f := range rt.nums {
+				v, ok := ev.Raw.First(f.path).Float()
+				x.nums = append(x.nums, stagedNum{v: v, ok: ok})
+			}
+			x.x.ev = nil
+		}
+	}
+	if len(x.staged) == stageSize {
+		x.drain()
+	}
+}
+
+// stage returns a copy of s in the arena, valid until the staged events
+// are read.
+func (x *Extractor) stage(s string) string {
+	if s == "" {
+		return ""
+	}
+	n := len(x.arena)
+	x.arena = append(x.arena, s...)
+	return unsafe.String(&x.arena[n], len(s))
+}
+
+// drain reads the staged events into the batch.
+func (x *Extractor) drain() {
+	x.batch.seed = x.x.seed
+	for i := range x.staged {
+		se := &x.staged[i]
+		if se.bad {
+			x.batch.events = append(x.batch.events, extracted{bad: true, end: int32(len(x.batch.recs))})
+			continue
+		}
+		x.x.reset(&se.ev)
+		gen := x.x.gen
+		vals := x.vals[se.vals:]
+		for j, f := range se.route.early {
+			v, s := &vals[j], &x.x.f[f.id]
+			s.val, s.vgen = v.v, gen
+			if v.hashed {
+				s.hash, s.hgen = v.hash, gen
+			}
+		}
+		nums := x.nums[se.nums:]
+		for j, f := range se.route.nums {
+			s := &x.x.f[f.id]
+			s.num, s.numOK, s.ngen = nums[j].v, nums[j].ok, gen
+		}
+		x.extract(se.ev.Time.UnixNano(), se.ev.ID, se.route.cands)
+	}
+	x.x.ev = nil
+	x.staged, x.vals, x.nums, x.arena = x.staged[:0], x.vals[:0], x.nums[:0], x.arena[:0]
+}
+
+// extractNow reads ev into the batch at once, for Observe.
+func (x *Extractor) extractNow(ev *event.Event) {
+	x.batch.seed = x.x.seed
+	if badTime(ev) {
+		x.batch.events = append(x.batch.events, extracted{bad: true, end: int32(len(x.batch.recs))})
 		return
 	}
-	cands := x.lastCands
-	if ev.Source != x.lastSource || !x.lastOK {
-		var ok bool
-		if cands, ok = x.e.bySource[ev.Source]; !ok {
-			cands = x.e.anySource
-		}
-		x.lastSource, x.lastCands, x.lastOK = strings.Clone(ev.Source), cands, true
-	}
 	x.x.reset(ev)
-	id := b.put(ev.ID)
-	t := ev.Time.UnixNano()
+	x.extract(ev.Time.UnixNano(), ev.ID, x.routeOf(ev.Source).cands)
+	x.x.ev = nil
+}
+
+// badTime reports an event without a time, or with one outside the range
+// evaluated.
+func badTime(ev *event.Event) bool {
+	return ev.Time.IsZero() || ev.Time.Unix() < minUnix || ev.Time.Unix() > maxUnix
+}
+
+func (x *Extractor) routeOf(source string) *sourceRoute {
+	if x.lastRoute != nil && source == x.lastSource {
+		return x.lastRoute
+	}
+	rt, ok := x.e.bySource[source]
+	if !ok {
+		rt = x.e.anySource
+	}
+	x.lastSource, x.lastRoute = strings.Clone(source), rt
+	return rt
+}
+
+// extract reads the current event of x.x, of time t (Unix nanoseconds)
+// and ID id, into the batch, for the rules of cands.
+func (x *Extractor) extract(t int64, id string, cands []cand) {
+	b := x.batch
+	idSpan := b.put(id)
 	minute := floorDiv(t, minuteNs)
 	for ci := range cands {
 		c := &cands[ci]
@@ -277,8 +477,7 @@ func (x *Extractor) Extract(ev *event.Event) {
 		}
 		b.recs = append(b.recs, record{rule: c.rule, noVal: noVal, h: h, eh: eh, v: v, key: key, bk: bk, first: -1, rising: 1, maxT: t, minT: t})
 	}
-	x.x.ev = nil
-	b.events = append(b.events, extracted{t: t, cands: cands, id: id, end: int32(len(b.recs))})
+	b.events = append(b.events, extracted{t: t, cands: cands, id: idSpan, end: int32(len(b.recs))})
 }
 
 // addTo merges event ev of time t, which adds v, into record i. With

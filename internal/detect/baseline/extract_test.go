@@ -205,38 +205,54 @@ func TestMergedEventIDs(t *testing.T) {
 }
 
 // TestEventMemoryReused checks that the evaluator keeps nothing of an
-// event's memory: decoders reuse it for the next event, which is
-// simulated here by writing every event's strings into one buffer.
+// event's memory, through Observe and through an Extractor, which stages
+// events before it reads them: decoders reuse it for the next event,
+// which is simulated here by writing every event's strings into one
+// buffer.
 func TestEventMemoryReused(t *testing.T) {
 	rules, geo := packRules(t)
 	evs := traffic(t)
 	for _, lateness := range []time.Duration{2 * time.Minute, baseline.Unbounded} {
 		opts := baseline.Options{Lateness: lateness, Geo: geo, HashSeed: 3}
 		want := summarize(runAll(mustNew(t, rules, opts), evs))
-		e := mustNew(t, rules, opts)
-		var got []baseline.Match
-		buf := make([]byte, 0, 4096)
-		alias := func(s string) string { // s in the shared buffer
-			if s == "" {
-				return ""
-			}
-			start := len(buf)
-			buf = append(buf, s...)
-			return unsafe.String(&buf[start], len(s))
-		}
-		for _, ev := range evs {
-			buf = buf[:0]
-			c := *ev
-			c.Source, c.ID, c.Principal, c.PrincipalType = alias(ev.Source), alias(ev.ID), alias(ev.Principal), alias(ev.PrincipalType)
-			c.Account, c.Region, c.Action, c.SourceIP, c.UserAgent, c.Function = alias(ev.Account), alias(ev.Region), alias(ev.Action), alias(ev.SourceIP), alias(ev.UserAgent), alias(ev.Function)
-			e.Observe(&c, collect(&got))
-		}
-		e.Flush(collect(&got))
 		if len(want) == 0 {
 			t.Fatal("the reference run has no match")
 		}
-		if diff := gocmp.Diff(want, summarize(got)); diff != "" {
-			t.Errorf("lateness %s: matches with the event memory reused differ (-own memory +reused):\n%s", lateness, diff)
+		for _, extract := range []bool{false, true} {
+			e := mustNew(t, rules, opts)
+			x := e.NewExtractor()
+			var got []baseline.Match
+			buf := make([]byte, 0, 4096)
+			alias := func(s string) string { // s in the shared buffer
+				if s == "" {
+					return ""
+				}
+				start := len(buf)
+				buf = append(buf, s...)
+				return unsafe.String(&buf[start], len(s))
+			}
+			for i, ev := range evs {
+				buf = buf[:0]
+				c := *ev
+				c.Source, c.ID, c.Principal, c.PrincipalType = alias(ev.Source), alias(ev.ID), alias(ev.Principal), alias(ev.PrincipalType)
+				c.Account, c.Region, c.Action, c.SourceIP, c.UserAgent, c.Function = alias(ev.Account), alias(ev.Region), alias(ev.Action), alias(ev.SourceIP), alias(ev.UserAgent), alias(ev.Function)
+				c.Cloud, c.Service, c.ErrorCode = alias(ev.Cloud), alias(ev.Service), alias(ev.ErrorCode)
+				if !extract {
+					e.Observe(&c, collect(&got))
+					continue
+				}
+				x.Extract(&c)
+				if (i+1)%1000 == 0 {
+					e.Apply(x.Take(nil), collect(&got))
+				}
+			}
+			if extract {
+				e.Apply(x.Take(nil), collect(&got))
+			}
+			e.Flush(collect(&got))
+			if diff := gocmp.Diff(want, summarize(got)); diff != "" {
+				t.Errorf("lateness %s, extract %v: matches with the event memory reused differ (-own memory +reused):\n%s", lateness, extract, diff)
+			}
 		}
 	}
 }

@@ -115,13 +115,16 @@ type evctx struct {
 }
 
 // fieldVal is what is known of one field of the current event: its
-// value, its hash and (for an Extractor) the span of its value in the
-// batch's arena, each valid when its generation is the event's.
+// value, its hash, (for an Extractor) the span of its value in the
+// batch's arena and, for a staged event, its value as a number, each
+// valid when its generation is the event's.
 type fieldVal struct {
-	vgen, hgen, sgen uint32
-	sp               span
-	hash             uint64
-	val              string
+	vgen, hgen, sgen, ngen uint32
+	sp                     span
+	hash                   uint64
+	val                    string
+	num                    float64
+	numOK                  bool
 }
 
 // hashed is a derived value and its hash under the evaluator's seed.
