@@ -105,8 +105,7 @@ type Event struct {
 // was decoded from.
 func (e *Event) Clone() *Event {
 	c := *e
-	for _, s := range []*string{&c.Cloud, &c.Source, &c.ID, &c.Account, &c.Region, &c.Service, &c.Action,
-		&c.ErrorCode, &c.Principal, &c.PrincipalType, &c.SourceIP, &c.UserAgent, &c.Function} {
+	for _, s := range c.StringFields() {
 		*s = strings.Clone(*s)
 	}
 	if e.Resources != nil {
@@ -123,6 +122,14 @@ func (e *Event) Clone() *Event {
 		}
 	}
 	return &c
+}
+
+// StringFields returns pointers to the event's string fields, for code
+// that copies the memory an event shares with its decoder (see Clone).
+// Resources and Raw hold more.
+func (e *Event) StringFields() [13]*string {
+	return [...]*string{&e.Cloud, &e.Source, &e.ID, &e.Account, &e.Region, &e.Service, &e.Action,
+		&e.ErrorCode, &e.Principal, &e.PrincipalType, &e.SourceIP, &e.UserAgent, &e.Function}
 }
 
 // DigestID returns a stable ID for a record that has none of its own, made

@@ -3,6 +3,7 @@ package event
 import (
 	"bytes"
 	"encoding/json"
+	"reflect"
 	"testing"
 	"time"
 
@@ -172,4 +173,24 @@ func FuzzAppendCompact(f *testing.F) {
 			t.Fatalf("appendCompact(%q) = %q, want %q", in, got, want.Bytes())
 		}
 	})
+}
+
+// TestStringFields checks that StringFields lists every string field of
+// Event, so that the code that copies an event's memory with it (Clone,
+// and the baselines' staging) cannot miss a field added later.
+func TestStringFields(t *testing.T) {
+	var e Event
+	listed := map[*string]bool{}
+	for _, p := range e.StringFields() {
+		if listed[p] {
+			t.Errorf("a field is listed twice")
+		}
+		listed[p] = true
+	}
+	v := reflect.ValueOf(&e).Elem()
+	for i := range v.NumField() {
+		if f := v.Field(i); f.Kind() == reflect.String && !listed[f.Addr().Interface().(*string)] {
+			t.Errorf("StringFields lacks %s", v.Type().Field(i).Name)
+		}
+	}
 }

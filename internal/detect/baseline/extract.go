@@ -18,8 +18,8 @@ import (
 // Extractors let several goroutines read events while their batches are
 // applied one at a time, as vigil hunt does: each goroutine needs its own Extractor,
 // made with NewExtractor after the evaluator was restored from a
-// checkpoint (a checkpoint brings the seed of the key hashes). Observe is
-// Extract and Apply at once.
+// checkpoint (a checkpoint brings the seed of the key hashes). Observe
+// reads an event and applies it at once.
 //
 // Extract works in two steps. It first copies each event, without its raw
 // record, and the few values read from the raw record (staging); every
@@ -44,7 +44,7 @@ type Extractor struct {
 	lastSource string
 	lastRoute  *sourceRoute
 	// Events staged and not read into the batch yet, the values read
-	// from their raw records (by their route's early, then nums), and the
+	// from their raw records (by their route's fromRaw and nums), and the
 	// bytes of their strings.
 	staged []stagedEvent
 	vals   []stagedVal
@@ -58,19 +58,26 @@ type Extractor struct {
 // between the two steps.
 const stageSize = 64
 
+// The arena of staged strings starts with room for events of 512 bytes
+// and is made again when huge events made it larger than maxStageArena.
+const (
+	stageArena    = stageSize * 512
+	maxStageArena = 1 << 20
+)
+
 // sourceRoute is what the events of one source are read for: the rules
 // they may count for, and the fields those rules read from the raw record,
 // which staging reads.
 type sourceRoute struct {
 	cands []cand
-	// early are the raw fields read as strings and the role (derived from
-	// the raw record); nums are the raw fields read as numbers.
-	early, nums []*fieldRef
+	// fromRaw are the fields read from the raw record as strings: raw
+	// fields, and the role; nums are the raw fields read as numbers.
+	fromRaw, nums []*fieldRef
 }
 
 func newRoute(cands []cand) *sourceRoute {
 	rt := &sourceRoute{cands: cands}
-	early, nums := map[int]bool{}, map[int]bool{}
+	fromRaw, nums := map[int]bool{}, map[int]bool{}
 	add := func(l *[]*fieldRef, seen map[int]bool, f *fieldRef) {
 		if !seen[f.id] {
 			seen[f.id] = true
@@ -79,7 +86,7 @@ func newRoute(cands []cand) *sourceRoute {
 	}
 	str := func(f *fieldRef) {
 		if f.kind == fieldRaw || f.kind == fieldRole {
-			add(&rt.early, early, f)
+			add(&rt.fromRaw, fromRaw, f)
 		}
 	}
 	clauses := func(cls []clause) {
@@ -318,12 +325,12 @@ func (b *Batch) put(s string) span {
 	return sp
 }
 
-// Extract reads ev into the batch, at once or, staged, later. The event
-// is not retained.
+// Extract stages ev, which is read into the batch with the events staged
+// with it, every stageSize events, or at Take. The event is not retained.
 func (x *Extractor) Extract(ev *event.Event) {
 	if x.staged == nil {
 		x.staged = make([]stagedEvent, 0, stageSize)
-		x.arena = make([]byte, 0, stageSize*512)
+		x.arena = make([]byte, 0, stageArena)
 	}
 	x.staged = append(x.staged, stagedEvent{})
 	se := &x.staged[len(x.staged)-1]
@@ -333,16 +340,14 @@ func (x *Extractor) Extract(ev *event.Event) {
 		rt := x.routeOf(ev.Source)
 		se.route = rt
 		se.ev = *ev
-		se.ev.Source, se.ev.Resources, se.ev.Raw = x.lastSource, nil, jsondoc.Value{}
-		e := &se.ev
-		for _, p := range [...]*string{&e.Cloud, &e.ID, &e.Account, &e.Region, &e.Service, &e.Action, &e.ErrorCode,
-			&e.Principal, &e.PrincipalType, &e.SourceIP, &e.UserAgent, &e.Function} {
+		se.ev.Resources, se.ev.Raw = nil, jsondoc.Value{}
+		for _, p := range se.ev.StringFields() {
 			*p = x.stage(*p)
 		}
-		if len(rt.early) > 0 || len(rt.nums) > 0 {
+		if len(rt.fromRaw) > 0 || len(rt.nums) > 0 {
 			x.x.reset(ev)
 			se.vals, se.nums = int32(len(x.vals)), int32(len(x.nums))
-			for _, f := range rt.early {
+			for _, f := range rt.fromRaw {
 				v := x.x.get(f)
 				s := &x.x.f[f.id]
 				x.vals = append(x.vals, stagedVal{v: x.stage(v), hashed: s.hgen == x.x.gen, hash: s.hash})
@@ -382,7 +387,7 @@ func (x *Extractor) drain() {
 		x.x.reset(&se.ev)
 		gen := x.x.gen
 		vals := x.vals[se.vals:]
-		for j, f := range se.route.early {
+		for j, f := range se.route.fromRaw {
 			v, s := &vals[j], &x.x.f[f.id]
 			s.val, s.vgen = v.v, gen
 			if v.hashed {
@@ -398,6 +403,9 @@ func (x *Extractor) drain() {
 	}
 	x.x.ev = nil
 	x.staged, x.vals, x.nums, x.arena = x.staged[:0], x.vals[:0], x.nums[:0], x.arena[:0]
+	if cap(x.arena) > maxStageArena { // a few huge events: give the memory back
+		x.arena = make([]byte, 0, stageArena)
+	}
 }
 
 // extractNow reads ev into the batch at once, for Observe.

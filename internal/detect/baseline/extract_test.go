@@ -12,7 +12,9 @@ import (
 	gocmp "github.com/google/go-cmp/cmp"
 
 	"github.com/vigil-sec/vigil/internal/detect/baseline"
+	"github.com/vigil-sec/vigil/internal/detect/baseline/baselinetest"
 	"github.com/vigil-sec/vigil/internal/event"
+	"github.com/vigil-sec/vigil/internal/jsondoc"
 )
 
 // TestExtractConcurrently checks that events read by several Extractors
@@ -253,6 +255,100 @@ func TestEventMemoryReused(t *testing.T) {
 			if diff := gocmp.Diff(want, summarize(got)); diff != "" {
 				t.Errorf("lateness %s, extract %v: matches with the event memory reused differ (-own memory +reused):\n%s", lateness, extract, diff)
 			}
+		}
+	}
+}
+
+// TestStagedRawRecord checks that an Extractor, which reads the raw record
+// of an event when it stages it and the rest later, finds what Observe
+// finds for fields of the raw record: raw fields in a key and in an
+// exception, and the role of assumed-role sessions whose records name
+// their issuer or not, while the decoder reuses the event's strings and
+// the parsed record. The role depends on the event alone: a record that
+// names no issuer gets the role in the session's ARN, whatever an earlier
+// record of the session named.
+func TestStagedRawRecord(t *testing.T) {
+	rules := mustRules(t, `id: role-ua
+title: Role and client
+kind: first_seen
+events: [{source: aws.cloudtrail, raw.kind: a}]
+key: [role]
+new: [user_agent]
+learning: 0s
+---
+id: team-action
+title: Team and action
+kind: first_seen
+events: [{source: aws.cloudtrail}]
+except: [{raw.skip: "yes"}]
+key: [raw.team]
+new: [action]
+learning: 0s
+`)
+	const (
+		session = "arn:aws:sts::111122223333:assumed-role/sso-admin/alice"
+		issuer  = "arn:aws:iam::111122223333:role/aws-reserved/sso.amazonaws.com/sso-admin"
+		fromARN = "arn:aws:iam::111122223333:role/sso-admin"
+	)
+	withIssuer := `,"userIdentity":{"sessionContext":{"sessionIssuer":{"arn":"` + issuer + `"}}}`
+	type rec struct {
+		raw, ua, action string
+	}
+	var recs []rec
+	for m := 0; m < 3; m++ {
+		recs = append(recs,
+			rec{`{"kind":"b","team":"red"}`, "ua-b", "ListRoles"},                                // no issuer, not role-ua's
+			rec{`{"kind":"a","team":"blue"` + withIssuer + `}`, fmt.Sprint("ua-", m), "GetRole"}, // issuer
+			rec{`{"kind":"a","team":"blue"}`, "ua-x", fmt.Sprint("Call", m)},                     // no issuer
+			rec{`{"kind":"a","team":"green","skip":"yes"}`, "ua-y", "PutRole"},                   // team-action's exception
+		)
+	}
+	mkEvent := func(i int, r rec, raw jsondoc.Value) *event.Event {
+		return &event.Event{Time: t0.Add(time.Duration(i) * 20 * time.Second), Source: event.SourceCloudTrail,
+			ID: fmt.Sprintf("e-%02d", i), Principal: session, PrincipalType: "AssumedRole",
+			UserAgent: r.ua, Action: r.action, Raw: raw}
+	}
+	var own []*event.Event
+	for i, r := range recs {
+		own = append(own, mkEvent(i, r, baselinetest.Raw(r.raw)))
+	}
+	for _, lateness := range []time.Duration{time.Minute, baseline.Unbounded} {
+		opts := baseline.Options{Lateness: lateness, HashSeed: 5}
+		want := summarize(runAll(mustNew(t, rules, opts), own))
+		roles := map[string]bool{}
+		for _, s := range want {
+			if s.Rule == "role-ua" {
+				roles[strings.SplitN(strings.TrimPrefix(s.Key, "role="), ",", 2)[0]] = true
+			}
+		}
+		if len(roles) != 2 || !roles[issuer] || !roles[fromARN] {
+			t.Fatalf("lateness %s: role-ua keys %v, want the roles %s and %s", lateness, roles, issuer, fromARN)
+		}
+		e := mustNew(t, rules, opts)
+		x := e.NewExtractor()
+		var d jsondoc.Doc
+		var buf, strs []byte
+		alias := func(s string) string {
+			start := len(strs)
+			strs = append(strs, s...)
+			return unsafe.String(unsafe.SliceData(strs[start:]), len(s))
+		}
+		for i, r := range recs {
+			buf = append(buf[:0], r.raw...) // the record's bytes and nodes are reused
+			if err := d.Parse(buf); err != nil {
+				t.Fatal(err)
+			}
+			strs = make([]byte, 0, 256)
+			ev := mkEvent(i, r, d.Root())
+			ev.ID, ev.Principal, ev.UserAgent, ev.Action = alias(ev.ID), alias(ev.Principal), alias(ev.UserAgent), alias(ev.Action)
+			x.Extract(ev)
+			clear(strs[:cap(strs)]) // the decoder writes the next event over this one
+		}
+		var got []baseline.Match
+		e.Apply(x.Take(nil), collect(&got))
+		e.Flush(collect(&got))
+		if diff := gocmp.Diff(want, summarize(got)); diff != "" {
+			t.Errorf("lateness %s: staged events differ from Observe (-observe +staged):\n%s", lateness, diff)
 		}
 	}
 }

@@ -101,9 +101,9 @@ type evctx struct {
 	key   keyHash
 	geoOK bool
 	geoV  *geoAnswer
-	// Recent GeoIP answers, user agent families and roles of sessions,
-	// with the hashes of the values: addresses, clients and sessions
-	// repeat.
+	// Recent GeoIP answers, user agent families and roles built from
+	// session ARNs, with the hashes of the values: addresses, clients and
+	// sessions repeat.
 	geoCache cache[*geoAnswer]
 	// The distinct answers, shared by the addresses that have them, so
 	// that a cache entry is small and the answers of a busy network stay
@@ -206,12 +206,16 @@ func (x *evctx) derive(f *fieldRef) hashed {
 		if x.ev.PrincipalType != "AssumedRole" {
 			return x.hashed(roleOf(x.ev))
 		}
-		// A session's role never changes: remember it by session ARN.
-		h, empty := x.hashOf(f.base)
-		if empty {
-			return x.hashed(roleOf(x.ev))
+		// The session's issuer, when the record names it; else the role
+		// in the session's ARN, built once per session. The role depends
+		// on the event alone, not on which events of the session came
+		// before it, so that reading events in another order or skipping
+		// some cannot change it.
+		if arn := sessionIssuer(x.ev); arn != "" {
+			return x.hashed(arn)
 		}
-		return x.roles.get(h, func() hashed { return x.hashed(strings.Clone(roleOf(x.ev))) })
+		h, _ := x.hashOf(f.base)
+		return x.roles.get(h, func() hashed { return x.hashed(roleOfSession(x.get(f.base))) })
 	case fieldUAFamily:
 		h, empty := x.hashOf(f.base)
 		if empty {
@@ -322,11 +326,17 @@ func (c *cache[V]) get(h uint64, compute func() V) V {
 	return v
 }
 
+// sessionIssuer returns the role of an assumed-role session as a
+// CloudTrail record names it, or "".
+func sessionIssuer(ev *event.Event) string {
+	return ev.Raw.Path("userIdentity", "sessionContext", "sessionIssuer", "arn").Str()
+}
+
 // roleOf returns the role behind the event's principal (see FieldRole).
 func roleOf(ev *event.Event) string {
 	switch ev.PrincipalType {
 	case "AssumedRole":
-		if arn := ev.Raw.First("userIdentity.sessionContext.sessionIssuer.arn").Str(); arn != "" {
+		if arn := sessionIssuer(ev); arn != "" {
 			return arn
 		}
 		return roleOfSession(ev.Principal)
