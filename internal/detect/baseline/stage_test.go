@@ -1,0 +1,195 @@
+package baseline
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"slices"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/vigil-sec/vigil/internal/event"
+	"github.com/vigil-sec/vigil/internal/jsondoc"
+)
+
+// stageRules read every kind of field: raw fields in conditions,
+// exceptions, keys and values (as strings and as numbers), the role, the
+// GeoIP fields and the user agent family, for several sources and for
+// rules of any source.
+const stageRules = `id: r1
+title: r1
+kind: rate
+events:
+    - source: aws.cloudtrail
+      raw.kind: [a, b]
+    - source: aws.lambda
+except:
+    - raw.flag: [skip]
+    - role: [arn:aws:iam::1:role/issuer-0]
+key: [raw.user, role]
+value:
+    field: raw.n
+    times: raw.m
+bucket: 5m
+---
+id: r2
+title: r2
+kind: first_seen
+events:
+    - source: aws.cloudtrail
+      raw.other: {exists: true}
+key: [role]
+new: [raw.n, user_agent_family]
+---
+id: r3
+title: r3
+kind: first_seen
+events:
+    - principal_type: [AssumedRole, IAMUser]
+key: [country]
+new: [asn, raw.user]
+---
+id: r4
+title: r4
+kind: rate
+events:
+    - source: azure.activity
+key: [source, role]
+value:
+    field: raw.m
+bucket: 1m
+---
+id: r5
+title: r5
+kind: rate
+events:
+    - source: gcp.audit
+key: [raw.n]
+value:
+    field: raw.n
+bucket: 1m
+`
+
+// stageEvents returns n random events for stageRules, with raw records of
+// their own memory; some have no time, and the records of one
+// assumed-role session name its issuer or not.
+func stageEvents(r *rand.Rand, n int) []*event.Event {
+	t0 := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
+	sources := []string{event.SourceCloudTrail, "aws.lambda", event.SourceAzureActivity, event.SourceGCPAudit, "other"}
+	pick := func(s ...string) string { return s[r.IntN(len(s))] }
+	var out []*event.Event
+	for i := range n {
+		ev := &event.Event{Time: t0.Add(time.Duration(i) * time.Second), ID: fmt.Sprintf("id-%d", i), Source: pick(sources...),
+			UserAgent: fmt.Sprintf("agent/%d.%d x", r.IntN(3), r.IntN(9)), SourceIP: fmt.Sprintf("10.0.0.%d", r.IntN(20))}
+		if r.IntN(50) == 0 {
+			ev.Time = time.Time{}
+		}
+		issuer := ""
+		switch r.IntN(3) {
+		case 0:
+			ev.PrincipalType, ev.Principal = "AssumedRole", fmt.Sprintf("arn:aws:sts::1:assumed-role/r%d/s%d", r.IntN(4), r.IntN(3))
+			if r.IntN(3) > 0 {
+				issuer = fmt.Sprintf(`,"userIdentity":{"sessionContext":{"sessionIssuer":{"arn":"arn:aws:iam::1:role/issuer-%d"}}}`, r.IntN(2))
+			}
+		case 1:
+			ev.PrincipalType, ev.Principal = "serviceAccount", fmt.Sprintf("sa-%d", r.IntN(5))
+		default:
+			ev.PrincipalType, ev.Principal = "IAMUser", fmt.Sprintf("u-%d", r.IntN(5))
+		}
+		raw := fmt.Sprintf(`{"kind":%q,"flag":%q,"user":"usr-%d","n":%s,"m":"%d"%s%s}`,
+			pick("a", "b", "c"), pick("skip", "keep"), r.IntN(4), pick("1.5", `"2"`, `"x"`, "3", "null"), r.IntN(3),
+			issuer, pick("", `,"other":1`))
+		var d jsondoc.Doc
+		if err := d.Parse([]byte(raw)); err != nil {
+			panic(err)
+		}
+		ev.Raw = d.Root()
+		out = append(out, ev)
+	}
+	return out
+}
+
+// describe lists what a batch holds, event by event and record by record,
+// with the values of the records' keys.
+func (b *Batch) describe() []string {
+	var out []string
+	start := int32(0)
+	for _, ev := range b.events {
+		out = append(out, fmt.Sprintf("event t=%d bad=%v id=%q rules=%d", ev.t, ev.bad, b.view(ev.id), len(ev.cands)))
+		for _, r := range b.recs[start:ev.end] {
+			s := fmt.Sprintf("  %+v", r)
+			if !r.noKey {
+				for k := r.key; k < int32(len(b.keys)) && k < r.key+3; k++ {
+					s += fmt.Sprintf(" %q", b.view(b.keys[k]))
+				}
+			}
+			out = append(out, s)
+		}
+		start = ev.end
+	}
+	return out
+}
+
+// TestStagedEqualsDirect checks that staged events fill a batch exactly
+// as events read at once do, record by record, while the caller reuses
+// each event's strings and raw record after Extract.
+func TestStagedEqualsDirect(t *testing.T) {
+	rules, err := Parse("stage.baseline", []byte(stageRules))
+	if err != nil {
+		t.Fatal(err)
+	}
+	geo := Geo{
+		ASN:     func(ip netip.Addr) (string, bool) { return fmt.Sprint("AS", ip.As4()[3]%3), true },
+		Country: func(ip netip.Addr) (string, bool) { return fmt.Sprint("C", ip.As4()[3]%2), true },
+	}
+	evs := stageEvents(rand.New(rand.NewPCG(1, 2)), 5000)
+	for _, lateness := range []time.Duration{2 * time.Minute, Unbounded} {
+		e, err := New(rules, Options{Lateness: lateness, Geo: geo, HashSeed: 5})
+		if err != nil {
+			t.Fatal(err)
+		}
+		direct, staged := e.NewExtractor(), e.NewExtractor()
+		var src, strs []byte
+		records := 0
+		for i, ev := range evs {
+			direct.extractNow(ev)
+			c := *ev
+			src = append(src[:0], ev.Raw.Raw()...)
+			var d jsondoc.Doc
+			if err := d.Parse(src); err != nil {
+				t.Fatal(err)
+			}
+			c.Raw = d.Root()
+			strs = strs[:0]
+			for _, p := range c.StringFields() {
+				start := len(strs)
+				strs = append(strs, *p...)
+				*p = unsafe.String(unsafe.SliceData(strs[start:]), len(*p))
+			}
+			staged.Extract(&c)
+			// The decoder writes the next event over this one.
+			for j := range src {
+				src[j] = 'Z'
+			}
+			for j := range strs {
+				strs[j] = 'Z'
+			}
+			if (i+1)%300 == 0 || i == len(evs)-1 {
+				want, got := direct.Take(nil), staged.Take(nil)
+				records += len(want.recs)
+				if w, g := want.describe(), got.describe(); !slices.Equal(w, g) {
+					for k := range min(len(w), len(g)) {
+						if w[k] != g[k] {
+							t.Fatalf("lateness %s, batch ending at event %d, line %d:\nat once %s\nstaged  %s", lateness, i, k, w[k], g[k])
+						}
+					}
+					t.Fatalf("lateness %s, batch ending at event %d: %d lines at once, %d staged", lateness, i, len(w), len(g))
+				}
+			}
+		}
+		if records < len(evs)/2 {
+			t.Errorf("lateness %s: %d records for %d events; the rules should count more", lateness, records, len(evs))
+		}
+	}
+}
