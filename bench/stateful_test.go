@@ -38,14 +38,18 @@ func (s *statefulSink) Event(e *event.Event) {
 	s.correlateSink.Event(e)
 	if s.ext != nil {
 		s.ext.Extract(e)
-		if s.ext.Len() == 256 {
+		if s.ext.Len() == huntBaselineBatch {
 			s.applyBaselines()
 		}
 	}
 }
 
+// huntBaselineBatch is the number of events of the batches hunt.Run fills
+// for the baselines.
+const huntBaselineBatch = 1024
+
 // applyBaselines counts the events read for the baselines, as hunt.Run
-// does in batches of 256.
+// does in batches of huntBaselineBatch.
 func (s *statefulSink) applyBaselines() {
 	b := s.ext.Take(s.spare)
 	s.base.Apply(b, s.emitB)

@@ -339,10 +339,15 @@ func (x *Extractor) Extract(ev *event.Event) {
 	} else {
 		rt := x.routeOf(ev.Source)
 		se.route = rt
-		se.ev = *ev
-		se.ev.Resources, se.ev.Raw = nil, jsondoc.Value{}
-		for _, p := range se.ev.StringFields() {
-			*p = x.stage(*p)
+		if len(rt.cands) == 0 {
+			// No rule reads the event: only its time and ID are kept.
+			se.ev = event.Event{Time: ev.Time, ID: x.stage(ev.ID)}
+		} else {
+			se.ev = *ev
+			se.ev.Resources, se.ev.Raw = nil, jsondoc.Value{}
+			for _, p := range se.ev.StringFields() {
+				*p = x.stage(*p)
+			}
 		}
 		if len(rt.fromRaw) > 0 || len(rt.nums) > 0 {
 			x.x.reset(ev)
@@ -381,7 +386,7 @@ func (x *Extractor) drain() {
 	for i := range x.staged {
 		se := &x.staged[i]
 		if se.bad {
-			x.batch.events = append(x.batch.events, extracted{bad: true, end: int32(len(x.batch.recs))})
+			x.extractBad()
 			continue
 		}
 		x.x.reset(&se.ev)
@@ -412,12 +417,18 @@ func (x *Extractor) drain() {
 func (x *Extractor) extractNow(ev *event.Event) {
 	x.batch.seed = x.x.seed
 	if badTime(ev) {
-		x.batch.events = append(x.batch.events, extracted{bad: true, end: int32(len(x.batch.recs))})
+		x.extractBad()
 		return
 	}
 	x.x.reset(ev)
 	x.extract(ev.Time.UnixNano(), ev.ID, x.routeOf(ev.Source).cands)
 	x.x.ev = nil
+}
+
+// extractBad reads an event whose time is bad into the batch, where
+// Apply counts it.
+func (x *Extractor) extractBad() {
+	x.batch.events = append(x.batch.events, extracted{bad: true, end: int32(len(x.batch.recs))})
 }
 
 // badTime reports an event without a time, or with one outside the range

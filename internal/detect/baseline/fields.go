@@ -203,19 +203,24 @@ func (x *evctx) derive(f *fieldRef) hashed {
 		}
 		return (*x.geoV)[1]
 	case fieldRole:
-		if x.ev.PrincipalType != "AssumedRole" {
-			return x.hashed(roleOf(x.ev))
+		switch x.ev.PrincipalType {
+		case "AssumedRole":
+			// The session's issuer, when the record names it; else the
+			// role in the session's ARN, built once per session. The
+			// role depends on the event alone, not on which events of
+			// the session came before it, so that reading events in
+			// another order or skipping some cannot change it.
+			if arn := sessionIssuer(x.ev); arn != "" {
+				return x.hashed(arn)
+			}
+			h, _ := x.hashOf(f.base)
+			return x.roles.get(h, func() hashed { return x.hashed(roleOfSession(x.get(f.base))) })
+		case "serviceAccount", "ServicePrincipal", "ManagedIdentity":
+			// The principal itself, whose hash the key may have already.
+			h, _ := x.hashOf(f.base)
+			return hashed{v: x.get(f.base), h: h}
 		}
-		// The session's issuer, when the record names it; else the role
-		// in the session's ARN, built once per session. The role depends
-		// on the event alone, not on which events of the session came
-		// before it, so that reading events in another order or skipping
-		// some cannot change it.
-		if arn := sessionIssuer(x.ev); arn != "" {
-			return x.hashed(arn)
-		}
-		h, _ := x.hashOf(f.base)
-		return x.roles.get(h, func() hashed { return x.hashed(roleOfSession(x.get(f.base))) })
+		return x.hashed("")
 	case fieldUAFamily:
 		h, empty := x.hashOf(f.base)
 		if empty {
@@ -330,20 +335,6 @@ func (c *cache[V]) get(h uint64, compute func() V) V {
 // CloudTrail record names it, or "".
 func sessionIssuer(ev *event.Event) string {
 	return ev.Raw.Path("userIdentity", "sessionContext", "sessionIssuer", "arn").Str()
-}
-
-// roleOf returns the role behind the event's principal (see FieldRole).
-func roleOf(ev *event.Event) string {
-	switch ev.PrincipalType {
-	case "AssumedRole":
-		if arn := sessionIssuer(ev); arn != "" {
-			return arn
-		}
-		return roleOfSession(ev.Principal)
-	case "serviceAccount", "ServicePrincipal", "ManagedIdentity":
-		return ev.Principal
-	}
-	return ""
 }
 
 // roleOfSession turns arn:PARTITION:sts::ACCOUNT:assumed-role/ROLE/SESSION
