@@ -346,7 +346,8 @@ func (e *Evaluator) Rules() []*Rule {
 // match of the buckets that close. The event is not retained: Observe
 // copies what it keeps. emit may be nil.
 func (e *Evaluator) Observe(ev *event.Event, emit func(Match)) {
-	e.own.extractNow(ev)
+	e.own.Extract(ev)
+	e.own.drain()
 	e.Apply(e.own.batch, emit)
 	e.own.batch.reset()
 }
@@ -520,13 +521,11 @@ func (rs *ruleState) valueOf(x *evctx) (float64, bool) {
 }
 
 func number(x *evctx, f *fieldRef) (float64, bool) {
+	s := &x.f[f.id]
 	if f.kind == fieldRaw {
-		if s := &x.f[f.id]; s.ngen == x.gen { // staged
-			return s.num, s.numOK
-		}
-		return x.ev.Raw.First(f.path).Float()
+		return s.num, s.numOK
 	}
-	v, err := strconv.ParseFloat(x.get(f), 64)
+	v, err := strconv.ParseFloat(s.val, 64)
 	return v, err == nil
 }
 

@@ -289,7 +289,10 @@ new: [user_agent_family]
 learning: 0s
 `)
 	e := mustNew(t, rules, baseline.Options{})
-	issuer := baselinetest.Raw(`{"userIdentity":{"sessionContext":{"sessionIssuer":{"arn":"arn:aws:iam::1:role/from-raw"}}}}`)
+	// A record's sessionIssuer, with the role's path, does not change the
+	// role: the session's ARN names the role, whose name is unique in its
+	// account, for every record of the session.
+	issuer := baselinetest.Raw(`{"userIdentity":{"sessionContext":{"sessionIssuer":{"arn":"arn:aws:iam::1:role/path/x"}}}}`)
 	evs := []*event.Event{
 		{Time: t0, ID: "1", Source: "aws.cloudtrail", PrincipalType: "AssumedRole", Principal: "arn:aws-cn:sts::123:assumed-role/app/s1", UserAgent: "Boto3/1.34.34 Python/3.12.2_x"},
 		{Time: t0, ID: "2", Source: "aws.cloudtrail", PrincipalType: "AssumedRole", Principal: "arn:aws-cn:sts::123:assumed-role/app/s2", UserAgent: "Boto3/1.34.35 Python/3.12.3_x"},
@@ -304,7 +307,7 @@ learning: 0s
 	}
 	want := []string{
 		"role=arn:aws-cn:iam::123:role/app,user_agent_family=Boto*/* Python/*_x",
-		"role=arn:aws:iam::1:role/from-raw,user_agent_family=curl",
+		"role=arn:aws:iam::1:role/x,user_agent_family=curl",
 		"role=sa@p.iam.gserviceaccount.com,user_agent_family=gcloud/*",
 	}
 	if diff := gocmp.Diff(want, keys); diff != "" {

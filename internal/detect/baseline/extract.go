@@ -6,7 +6,6 @@ import (
 	"unsafe"
 
 	"github.com/vigil-sec/vigil/internal/event"
-	"github.com/vigil-sec/vigil/internal/jsondoc"
 )
 
 // An Extractor does the part of observing an event that reads the event:
@@ -37,17 +36,18 @@ import (
 type Extractor struct {
 	e     *Evaluator // read only: the rules, the routing and the seed
 	x     evctx
+	seed  uint64
 	batch *Batch
 	merge bool // the evaluator's Lateness is Unbounded
 	// The source of the last event and its route: events of one source
 	// come in runs.
 	lastSource string
 	lastRoute  *sourceRoute
-	// Events staged and not read into the batch yet, the values read
-	// from their raw records (by their route's fromRaw and nums), and the
-	// bytes of their strings.
+	// Events staged and not read into the batch yet, the values read from
+	// them (by their route's read and nums), and the bytes of those
+	// values.
 	staged []stagedEvent
-	vals   []stagedVal
+	vals   []string
 	nums   []stagedNum
 	arena  []byte
 }
@@ -58,41 +58,62 @@ type Extractor struct {
 // between the two steps.
 const stageSize = 64
 
-// The arena of staged strings starts with room for events of 512 bytes
+// The arena of staged strings starts with room for events of 256 bytes
 // and is made again when huge events made it larger than maxStageArena.
 const (
-	stageArena    = stageSize * 512
+	stageArena    = stageSize * 256
 	maxStageArena = 1 << 20
 )
 
 // sourceRoute is what the events of one source are read for: the rules
-// they may count for, and the fields those rules read from the raw record,
-// which staging reads.
+// they may count for, and the fields those rules read, which is all that
+// staging copies of an event.
 type sourceRoute struct {
 	cands []cand
-	// fromRaw are the fields read from the raw record as strings: raw
-	// fields, and the role; nums are the raw fields read as numbers.
-	fromRaw, nums []*fieldRef
+	// read are the envelope and raw fields read as strings, nums the raw
+	// fields read as numbers, and derived the fields computed from read
+	// ones (which read includes).
+	read    []planField
+	nums    []*fieldRef
+	derived []*fieldRef
+}
+
+// planField is a field a route reads, and whether its hash is needed: for
+// a key, or to look up what is derived from it.
+type planField struct {
+	f    *fieldRef
+	hash bool
 }
 
 func newRoute(cands []cand) *sourceRoute {
 	rt := &sourceRoute{cands: cands}
-	fromRaw, nums := map[int]bool{}, map[int]bool{}
-	add := func(l *[]*fieldRef, seen map[int]bool, f *fieldRef) {
-		if !seen[f.id] {
-			seen[f.id] = true
-			*l = append(*l, f)
+	pos, nums, derived := map[int]int{}, map[int]bool{}, map[int]bool{}
+	read := func(f *fieldRef, hash bool) {
+		if i, ok := pos[f.id]; ok {
+			rt.read[i].hash = rt.read[i].hash || hash
+			return
 		}
+		pos[f.id] = len(rt.read)
+		rt.read = append(rt.read, planField{f: f, hash: hash})
 	}
-	str := func(f *fieldRef) {
-		if f.kind == fieldRaw || f.kind == fieldRole {
-			add(&rt.fromRaw, fromRaw, f)
+	str := func(f *fieldRef, hash bool) {
+		if f.kind == fieldEnv || f.kind == fieldRaw {
+			read(f, hash)
+			return
+		}
+		read(f.base, true)
+		if f.typ != nil {
+			read(f.typ, false)
+		}
+		if !derived[f.id] {
+			derived[f.id] = true
+			rt.derived = append(rt.derived, f)
 		}
 	}
 	clauses := func(cls []clause) {
 		for _, cl := range cls {
 			for i := range cl {
-				str(&cl[i].f)
+				str(&cl[i].f, false)
 			}
 		}
 	}
@@ -101,10 +122,10 @@ func newRoute(cands []cand) *sourceRoute {
 		clauses(c.events)
 		clauses(rs.except)
 		for i := range rs.key {
-			str(&rs.key[i])
+			str(&rs.key[i], true)
 		}
 		for i := range rs.new {
-			str(&rs.new[i])
+			str(&rs.new[i], true)
 		}
 		for _, f := range []*fieldRef{rs.value, rs.times} {
 			switch {
@@ -112,9 +133,12 @@ func newRoute(cands []cand) *sourceRoute {
 			case f.kind == fieldRaw:
 				// A number has a slot of its own: a field read both ways
 				// is staged twice.
-				add(&rt.nums, nums, f)
+				if !nums[f.id] {
+					nums[f.id] = true
+					rt.nums = append(rt.nums, f)
+				}
 			default:
-				str(f)
+				str(f, false)
 			}
 		}
 	}
@@ -123,19 +147,12 @@ func newRoute(cands []cand) *sourceRoute {
 
 // stagedEvent is an event staged by Extract.
 type stagedEvent struct {
-	ev    event.Event // its strings in the Extractor's arena; no Raw or Resources
-	bad   bool        // see extracted
+	t     int64 // Unix nanoseconds
+	bad   bool  // see extracted
+	id    span  // in the batch's arena
 	route *sourceRoute
 	vals  int32 // the first of the event's values in vals, and in nums
 	nums  int32
-}
-
-// stagedVal is a value read from a raw record at staging, with its hash
-// when staging computed it.
-type stagedVal struct {
-	v      string // in the arena
-	hashed bool
-	hash   uint64
 }
 
 type stagedNum struct {
@@ -219,10 +236,8 @@ type record struct {
 
 // NewExtractor returns an Extractor of events for e.
 func (e *Evaluator) NewExtractor() *Extractor {
-	x := &Extractor{e: e, batch: &Batch{}, merge: e.opts.Lateness == Unbounded}
-	x.x.geo = &e.opts.Geo
-	x.x.seed, x.x.key = e.seed, newKeyHash(e.seed)
-	x.x.init(len(e.ids))
+	x := &Extractor{e: e, seed: e.seed, batch: &Batch{}, merge: e.opts.Lateness == Unbounded}
+	x.x.init(len(e.ids), e.seed, &e.opts.Geo)
 	return x
 }
 
@@ -332,36 +347,18 @@ func (x *Extractor) Extract(ev *event.Event) {
 		x.staged = make([]stagedEvent, 0, stageSize)
 		x.arena = make([]byte, 0, stageArena)
 	}
-	x.staged = append(x.staged, stagedEvent{})
-	se := &x.staged[len(x.staged)-1]
 	if badTime(ev) {
-		se.bad = true
+		x.staged = append(x.staged, stagedEvent{bad: true})
 	} else {
 		rt := x.routeOf(ev.Source)
-		se.route = rt
-		if len(rt.cands) == 0 {
-			// No rule reads the event: only its time and ID are kept.
-			se.ev = event.Event{Time: ev.Time, ID: x.stage(ev.ID)}
-		} else {
-			se.ev = *ev
-			se.ev.Resources, se.ev.Raw = nil, jsondoc.Value{}
-			for _, p := range se.ev.StringFields() {
-				*p = x.stage(*p)
-			}
+		x.staged = append(x.staged, stagedEvent{t: ev.Time.UnixNano(), id: x.batch.put(ev.ID), route: rt,
+			vals: int32(len(x.vals)), nums: int32(len(x.nums))})
+		for i := range rt.read {
+			x.vals = append(x.vals, x.stage(rt.read[i].f.read(ev)))
 		}
-		if len(rt.fromRaw) > 0 || len(rt.nums) > 0 {
-			x.x.reset(ev)
-			se.vals, se.nums = int32(len(x.vals)), int32(len(x.nums))
-			for _, f := range rt.fromRaw {
-				v := x.x.get(f)
-				s := &x.x.f[f.id]
-				x.vals = append(x.vals, stagedVal{v: x.stage(v), hashed: s.hgen == x.x.gen, hash: s.hash})
-			}
-			for _, f := range rt.nums {
-				v, ok := ev.Raw.First(f.path).Float()
-				x.nums = append(x.nums, stagedNum{v: v, ok: ok})
-			}
-			x.x.ev = nil
+		for _, f := range rt.nums {
+			v, ok := ev.Raw.First(f.path).Float()
+			x.nums = append(x.nums, stagedNum{v: v, ok: ok})
 		}
 	}
 	if len(x.staged) == stageSize {
@@ -382,47 +379,21 @@ func (x *Extractor) stage(s string) string {
 
 // drain reads the staged events into the batch.
 func (x *Extractor) drain() {
-	x.batch.seed = x.x.seed
+	x.batch.seed = x.seed
 	for i := range x.staged {
 		se := &x.staged[i]
 		if se.bad {
 			x.extractBad()
 			continue
 		}
-		x.x.reset(&se.ev)
-		gen := x.x.gen
-		vals := x.vals[se.vals:]
-		for j, f := range se.route.fromRaw {
-			v, s := &vals[j], &x.x.f[f.id]
-			s.val, s.vgen = v.v, gen
-			if v.hashed {
-				s.hash, s.hgen = v.hash, gen
-			}
-		}
-		nums := x.nums[se.nums:]
-		for j, f := range se.route.nums {
-			s := &x.x.f[f.id]
-			s.num, s.numOK, s.ngen = nums[j].v, nums[j].ok, gen
-		}
-		x.extract(se.ev.Time.UnixNano(), se.ev.ID, se.route.cands)
+		x.x.load(se.route, x.vals[se.vals:], x.nums[se.nums:])
+		x.extract(se.t, se.id, se.route.cands)
 	}
-	x.x.ev = nil
+	clear(x.vals) // the arena's strings: let a huge one go
 	x.staged, x.vals, x.nums, x.arena = x.staged[:0], x.vals[:0], x.nums[:0], x.arena[:0]
 	if cap(x.arena) > maxStageArena { // a few huge events: give the memory back
 		x.arena = make([]byte, 0, stageArena)
 	}
-}
-
-// extractNow reads ev into the batch at once, for Observe.
-func (x *Extractor) extractNow(ev *event.Event) {
-	x.batch.seed = x.x.seed
-	if badTime(ev) {
-		x.extractBad()
-		return
-	}
-	x.x.reset(ev)
-	x.extract(ev.Time.UnixNano(), ev.ID, x.routeOf(ev.Source).cands)
-	x.x.ev = nil
 }
 
 // extractBad reads an event whose time is bad into the batch, where
@@ -450,10 +421,10 @@ func (x *Extractor) routeOf(source string) *sourceRoute {
 }
 
 // extract reads the current event of x.x, of time t (Unix nanoseconds)
-// and ID id, into the batch, for the rules of cands.
-func (x *Extractor) extract(t int64, id string, cands []cand) {
+// and ID id (in the batch's arena), into the batch, for the rules of
+// cands.
+func (x *Extractor) extract(t int64, idSpan span, cands []cand) {
 	b := x.batch
-	idSpan := b.put(id)
 	minute := floorDiv(t, minuteNs)
 	for ci := range cands {
 		c := &cands[ci]
@@ -523,26 +494,20 @@ func (b *Batch) addTo(i, ev int32, v float64, t int64, countOnly bool) {
 // batch's arena, copying it there once per event.
 func (x *Extractor) value(f *fieldRef) span {
 	s := &x.x.f[f.id]
-	if s.sgen == x.x.gen {
-		return s.sp
+	if s.sgen != x.x.gen {
+		s.sp, s.sgen = x.batch.put(s.val), x.x.gen
 	}
-	s.sp, s.sgen = x.batch.put(x.x.get(f)), x.x.gen
 	return s.sp
 }
 
 // hashKey returns the hash of the event's Key and New values and of its Key
 // values alone; false when one is empty. A rule of one key field and at
 // most one new field, as every built-in rule is, takes a path without
-// loops. Most rules read fields that an earlier rule read for the event,
-// so the check for a hash already computed is made here, inline.
+// loops.
 func (x *Extractor) hashKey(rs *ruleState) (h, eh uint64, ok bool) {
-	fs, gen := x.x.f, x.x.gen
+	fs := x.x.f
 	if len(rs.key) == 1 && len(rs.new) <= 1 {
-		k := &rs.key[0]
-		s := &fs[k.id]
-		if s.hgen != gen {
-			x.x.hashOf(k)
-		}
+		s := &fs[rs.key[0].id]
 		if len(s.val) == 0 {
 			return 0, 0, false
 		}
@@ -551,11 +516,7 @@ func (x *Extractor) hashKey(rs *ruleState) (h, eh uint64, ok bool) {
 		if len(rs.new) == 0 {
 			return eh, eh, true
 		}
-		n := &rs.new[0]
-		s = &fs[n.id]
-		if s.hgen != gen {
-			x.x.hashOf(n)
-		}
+		s = &fs[rs.new[0].id]
 		if len(s.val) == 0 {
 			return 0, 0, false
 		}
@@ -575,11 +536,11 @@ func (x *Extractor) hashKey(rs *ruleState) (h, eh uint64, ok bool) {
 // empty.
 func (x *Extractor) fold(h uint64, fields []fieldRef) (uint64, bool) {
 	for i := range fields {
-		v, empty := x.x.hashOf(&fields[i])
-		if empty {
+		s := &x.x.f[fields[i].id]
+		if len(s.val) == 0 {
 			return 0, false
 		}
-		h = combine(h, v)
+		h = combine(h, s.hash)
 	}
 	return h, true
 }

@@ -40,8 +40,9 @@ type fieldRef struct {
 	path string // for raw fields, after "raw."
 	id   int    // index of the field's value in evctx, shared by every rule that reads it
 	// base is the envelope field a derived field is computed from; its
-	// hash finds the derived value in a cache.
-	base *fieldRef
+	// hash finds the derived value in a cache. typ is, for the role, the
+	// principal type, which says how the role follows from the principal.
+	base, typ *fieldRef
 }
 
 // baseOf names the envelope field each derived field is computed from.
@@ -67,6 +68,10 @@ func (ids fieldIDs) compile(name string) fieldRef {
 		base := ids.compile(b)
 		f.base = &base
 	}
+	if f.kind == fieldRole {
+		typ := ids.compile("principal_type")
+		f.typ = &typ
+	}
 	return f
 }
 
@@ -89,16 +94,30 @@ func compileField(name string) fieldRef {
 	return f
 }
 
-// evctx is the event being observed, with each field's value (cut to
-// maxValueLen) and its hash computed at most once for it, whatever the
-// number of rules that read them.
+// read returns the value of an envelope or raw field of ev, cut to
+// maxValueLen, "" when absent. The value may share the event's memory.
+func (f *fieldRef) read(ev *event.Event) string {
+	var v string
+	if f.kind == fieldRaw {
+		v = ev.Raw.First(f.path).Str()
+	} else {
+		v = f.env(ev)
+	}
+	if len(v) > maxValueLen {
+		v = v[:maxValueLen]
+	}
+	return v
+}
+
+// evctx holds the fields of the event being extracted: the values its
+// route reads (see sourceRoute), each cut to maxValueLen, with the hashes
+// of those a key or a cache needs, and the values derived from them.
 type evctx struct {
-	ev    *event.Event
-	geo   *Geo
-	gen   uint32     // the current event; what a field slot holds of another generation is stale
-	f     []fieldVal // by field id
-	seed  uint64     // of the key hash
-	key   keyHash
+	gen uint32     // the current event: a span of another generation is stale
+	f   []fieldVal // by field id; only the route's fields are the event's
+	key keyHash
+	geo *Geo
+	// The GeoIP answer of the current event, once a field needed it.
 	geoOK bool
 	geoV  *geoAnswer
 	// Recent GeoIP answers, user agent families and roles built from
@@ -112,19 +131,20 @@ type evctx struct {
 	noGeo   *geoAnswer // the answer for no address
 	agents  cache[hashed]
 	roles   cache[hashed]
+	empty   hashed // "" and its hash
 }
 
 // fieldVal is what is known of one field of the current event: its
-// value, its hash, (for an Extractor) the span of its value in the
-// batch's arena and, for a staged event, its value as a number, each
-// valid when its generation is the event's.
+// value, its hash (when its route hashes it), its value as a number (raw
+// fields that rules add up), and the span of its value in the batch's
+// arena, valid when sgen is the event's generation.
 type fieldVal struct {
-	vgen, hgen, sgen, ngen uint32
-	sp                     span
-	hash                   uint64
-	val                    string
-	num                    float64
-	numOK                  bool
+	val   string
+	hash  uint64
+	num   float64
+	numOK bool
+	sgen  uint32
+	sp    span
 }
 
 // hashed is a derived value and its hash under the evaluator's seed.
@@ -136,99 +156,77 @@ type hashed struct {
 // geoAnswer is the ASN and country of an address.
 type geoAnswer [2]hashed
 
-func (x *evctx) init(fields int) {
+func (x *evctx) init(fields int, seed uint64, geo *Geo) {
 	x.f = make([]fieldVal, fields)
+	x.key = newKeyHash(seed)
+	x.geo = geo
+	x.empty = hashed{h: x.key.sum("")}
 }
 
-func (x *evctx) reset(ev *event.Event) {
-	x.ev = ev
-	x.geoOK = false
+// load makes the event whose values staging read (vals and nums, in the
+// order of rt.read and rt.nums) the current one: the values that rt's
+// rules use as keys, or caches look up, are hashed, and the derived
+// fields computed.
+func (x *evctx) load(rt *sourceRoute, vals []string, nums []stagedNum) {
 	x.gen++
-	if x.gen == 0 { // wrapped: forget every value
+	if x.gen == 0 { // wrapped: forget every span
 		clear(x.f)
 		x.gen = 1
 	}
-}
-
-// get returns the value of f for the current event, cut to maxValueLen,
-// "" when absent. The value may share the event's memory, which a decoder
-// reuses for the next event: nothing keeps it beyond the event.
-func (x *evctx) get(f *fieldRef) string {
-	s := &x.f[f.id]
-	if s.vgen == x.gen {
-		return s.val
+	for j := range rt.read {
+		p := &rt.read[j]
+		s := &x.f[p.f.id]
+		s.val = vals[j]
+		if p.hash {
+			s.hash = x.key.sum(s.val)
+		}
 	}
-	var v string
-	switch f.kind {
-	case fieldEnv:
-		v = f.env(x.ev)
-	case fieldRaw:
-		v = x.ev.Raw.First(f.path).Str()
-	default:
+	for j, f := range rt.nums {
+		s := &x.f[f.id]
+		s.num, s.numOK = nums[j].v, nums[j].ok
+	}
+	x.geoOK = false
+	for _, f := range rt.derived {
 		d := x.derive(f)
-		v = d.v
-		s.hash, s.hgen = d.h, x.gen
+		s := &x.f[f.id]
+		s.val, s.hash = d.v, d.h
 	}
-	if len(v) > maxValueLen {
-		v = v[:maxValueLen]
-	}
-	s.val, s.vgen = v, x.gen
-	return v
-}
-
-// hashOf returns the hash of f's value for the current event, and
-// whether the value is empty.
-func (x *evctx) hashOf(f *fieldRef) (uint64, bool) {
-	s := &x.f[f.id]
-	if s.hgen == x.gen { // a hash is only kept with its value
-		return s.hash, s.val == ""
-	}
-	v := x.get(f)
-	if s.hgen != x.gen { // derived values come with their hash
-		s.hash, s.hgen = x.key.sum(v), x.gen
-	}
-	return s.hash, v == ""
 }
 
 // derive returns the value of a derived field, cut to maxValueLen, and
-// its hash.
+// its hash, from the fields it is computed from.
 func (x *evctx) derive(f *fieldRef) hashed {
+	base := &x.f[f.base.id]
 	switch f.kind {
 	case fieldASN, fieldCountry:
 		if !x.geoOK {
-			x.geoV, x.geoOK = x.geoOf(f.base), true
+			x.geoV, x.geoOK = x.geoOf(base), true
 		}
 		if f.kind == fieldASN {
 			return (*x.geoV)[0]
 		}
 		return (*x.geoV)[1]
 	case fieldRole:
-		switch x.ev.PrincipalType {
+		switch x.f[f.typ.id].val {
 		case "AssumedRole":
-			// The session's issuer, when the record names it; else the
-			// role in the session's ARN, built once per session. The
-			// role depends on the event alone, not on which events of
-			// the session came before it, so that reading events in
-			// another order or skipping some cannot change it.
-			if arn := sessionIssuer(x.ev); arn != "" {
-				return x.hashed(arn)
+			// The role in the session's ARN, built once per session: the
+			// role depends on the principal alone, whichever records of
+			// the session came before, and whatever else they say.
+			if base.val == "" {
+				return x.empty
 			}
-			h, _ := x.hashOf(f.base)
-			return x.roles.get(h, func() hashed { return x.hashed(roleOfSession(x.get(f.base))) })
+			return x.roles.get(base.hash, func() hashed { return x.hashed(roleOfSession(base.val)) })
 		case "serviceAccount", "ServicePrincipal", "ManagedIdentity":
-			// The principal itself, whose hash the key may have already.
-			h, _ := x.hashOf(f.base)
-			return hashed{v: x.get(f.base), h: h}
+			return hashed{v: base.val, h: base.hash}
 		}
-		return x.hashed("")
+		return x.empty
 	case fieldUAFamily:
-		h, empty := x.hashOf(f.base)
-		if empty {
-			return x.hashed("")
+		if base.val == "" {
+			return x.empty
 		}
-		return x.agents.get(h, func() hashed { return x.hashed(strings.Clone(userAgentFamily(x.get(f.base)))) })
+		return x.agents.get(base.hash, func() hashed { return x.hashed(strings.Clone(userAgentFamily(base.val))) })
 	}
-	return hashed{h: x.key.sum("")}
+	return x.empty
 }
 
 // hashed returns v, cut to maxValueLen, with its hash.
@@ -239,20 +237,18 @@ func (x *evctx) hashed(v string) hashed {
 	return hashed{v: v, h: x.key.sum(v)}
 }
 
-// geoOf returns the ASN and country of the address in field ip, through
-// the cache.
-func (x *evctx) geoOf(ip *fieldRef) *geoAnswer {
-	h, empty := x.hashOf(ip)
-	if empty {
+// geoOf returns the ASN and country of the address ip, through the
+// cache.
+func (x *evctx) geoOf(ip *fieldVal) *geoAnswer {
+	if ip.val == "" {
 		if x.noGeo == nil {
 			x.noGeo = x.answer("", "")
 		}
 		return x.noGeo
 	}
-	return x.geoCache.get(h, func() *geoAnswer {
-		s := x.get(ip)
+	return x.geoCache.get(ip.hash, func() *geoAnswer {
 		var asn, country string
-		if ip, err := netip.ParseAddr(s); err == nil {
+		if ip, err := netip.ParseAddr(ip.val); err == nil {
 			if x.geo.ASN != nil {
 				asn, _ = x.geo.ASN(ip)
 			}
@@ -331,12 +327,6 @@ func (c *cache[V]) get(h uint64, compute func() V) V {
 	return v
 }
 
-// sessionIssuer returns the role of an assumed-role session as a
-// CloudTrail record names it, or "".
-func sessionIssuer(ev *event.Event) string {
-	return ev.Raw.Path("userIdentity", "sessionContext", "sessionIssuer", "arn").Str()
-}
-
 // roleOfSession turns arn:PARTITION:sts::ACCOUNT:assumed-role/ROLE/SESSION
 // into arn:PARTITION:iam::ACCOUNT:role/ROLE, or "".
 func roleOfSession(arn string) string {
@@ -398,7 +388,7 @@ type cond struct {
 }
 
 func (c *cond) match(x *evctx) bool {
-	v := x.get(&c.f)
+	v := x.f[c.f.id].val
 	switch {
 	case c.set != nil:
 		_, ok := c.set[v]

@@ -165,7 +165,8 @@ func testStagedEqualsDirect(t *testing.T, rules []*Rule) {
 		var src, strs []byte
 		records := 0
 		for i, ev := range evs {
-			direct.extractNow(ev)
+			direct.Extract(ev)
+			direct.drain()
 			c := *ev
 			src = append(src[:0], ev.Raw.Raw()...)
 			var d jsondoc.Doc
