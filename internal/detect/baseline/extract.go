@@ -20,10 +20,10 @@ import (
 // checkpoint (a checkpoint brings the seed of the key hashes). Observe
 // reads an event and applies it at once.
 //
-// Extract works in two steps. It first copies each event, without its raw
-// record, and the few values read from the raw record (staging); every
-// stageSize events, and at Take, it reads the staged events into the
-// batch. A hunt interleaves each event's reading with decoding and the
+// Extract works in two steps. It first copies the values of the fields
+// that the rules of the event's source read, envelope and raw (staging);
+// every stageSize events, and at Take, it hashes them, derives the fields
+// computed from them and reads the staged events into the batch. A hunt interleaves each event's reading with decoding and the
 // single-event rules, whose code and data then take turns with the
 // baselines' for the processor's caches; staging lets the larger part of
 // the baselines' work run over many events at a time instead.
