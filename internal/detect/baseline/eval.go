@@ -347,7 +347,6 @@ func (e *Evaluator) Rules() []*Rule {
 // copies what it keeps. emit may be nil.
 func (e *Evaluator) Observe(ev *event.Event, emit func(Match)) {
 	e.own.Extract(ev)
-	e.own.drain()
 	e.Apply(e.own.batch, emit)
 	e.own.batch.reset()
 }

@@ -20,13 +20,10 @@ import (
 // checkpoint (a checkpoint brings the seed of the key hashes). Observe
 // reads an event and applies it at once.
 //
-// Extract works in two steps. It first copies the values of the fields
-// that the rules of the event's source read, envelope and raw (staging);
-// every stageSize events, and at Take, it hashes them, derives the fields
-// computed from them and reads the staged events into the batch. A hunt interleaves each event's reading with decoding and the
-// single-event rules, whose code and data then take turns with the
-// baselines' for the processor's caches; staging lets the larger part of
-// the baselines' work run over many events at a time instead.
+// Extract reads, of an event, only the fields that the rules of its
+// source read (a plan made per source when the evaluator is built, see
+// sourceRoute), hashes those that keys and caches need, and derives the
+// fields computed from them, once for every rule.
 //
 // For an evaluator whose Lateness is Unbounded, where no bucket closes
 // before Flush, the events of a batch that count for the same rule, key
@@ -43,31 +40,11 @@ type Extractor struct {
 	// come in runs.
 	lastSource string
 	lastRoute  *sourceRoute
-	// Events staged and not read into the batch yet, the values read from
-	// them (by their route's read and nums), and the bytes of those
-	// values.
-	staged []stagedEvent
-	vals   []string
-	nums   []stagedNum
-	arena  []byte
 }
 
-// stageSize is how many events Extract stages before it reads them into
-// the batch: enough that reading them runs with the baselines' code and
-// data in the processor's caches, few enough that their values stay there
-// between the two steps.
-const stageSize = 64
-
-// The arena of staged strings starts with room for events of 256 bytes
-// and is made again when huge events made it larger than maxStageArena.
-const (
-	stageArena    = stageSize * 256
-	maxStageArena = 1 << 20
-)
-
 // sourceRoute is what the events of one source are read for: the rules
-// they may count for, and the fields those rules read, which is all that
-// staging copies of an event.
+// they may count for, and the fields those rules read, which are all that
+// Extract reads of an event.
 type sourceRoute struct {
 	cands []cand
 	// read are the envelope and raw fields read as strings, nums the raw
@@ -132,7 +109,7 @@ func newRoute(cands []cand) *sourceRoute {
 			case f == nil:
 			case f.kind == fieldRaw:
 				// A number has a slot of its own: a field read both ways
-				// is staged twice.
+				// is read twice.
 				if !nums[f.id] {
 					nums[f.id] = true
 					rt.nums = append(rt.nums, f)
@@ -143,21 +120,6 @@ func newRoute(cands []cand) *sourceRoute {
 		}
 	}
 	return rt
-}
-
-// stagedEvent is an event staged by Extract.
-type stagedEvent struct {
-	t     int64 // Unix nanoseconds
-	bad   bool  // see extracted
-	id    span  // in the batch's arena
-	route *sourceRoute
-	vals  int32 // the first of the event's values in vals, and in nums
-	nums  int32
-}
-
-type stagedNum struct {
-	v  float64
-	ok bool
 }
 
 // Batch is what an Extractor read from a run of events, for Apply.
@@ -241,16 +203,14 @@ func (e *Evaluator) NewExtractor() *Extractor {
 	return x
 }
 
-// Len returns the number of events in the batch being filled, staged
-// ones included.
-func (x *Extractor) Len() int { return len(x.batch.events) + len(x.staged) }
+// Len returns the number of events in the batch being filled.
+func (x *Extractor) Len() int { return len(x.batch.events) }
 
 // Take returns the batch filled so far, with every event extracted, and
 // starts an empty one, which reuses the memory of spare when it is not nil
 // (a batch Apply is done with), or else has room for as much as the batch
 // returned.
 func (x *Extractor) Take(spare *Batch) *Batch {
-	x.drain()
 	b := x.batch
 	if spare == nil {
 		spare = &Batch{
@@ -340,60 +300,18 @@ func (b *Batch) put(s string) span {
 	return sp
 }
 
-// Extract stages ev, which is read into the batch with the events staged
-// with it, every stageSize events, or at Take. The event is not retained.
+// Extract reads ev into the batch. The event is not retained: what the
+// batch keeps of it is copied.
 func (x *Extractor) Extract(ev *event.Event) {
-	if x.staged == nil {
-		x.staged = make([]stagedEvent, 0, stageSize)
-		x.arena = make([]byte, 0, stageArena)
-	}
-	if badTime(ev) {
-		x.staged = append(x.staged, stagedEvent{bad: true})
-	} else {
-		rt := x.routeOf(ev.Source)
-		x.staged = append(x.staged, stagedEvent{t: ev.Time.UnixNano(), id: x.batch.put(ev.ID), route: rt,
-			vals: int32(len(x.vals)), nums: int32(len(x.nums))})
-		for i := range rt.read {
-			x.vals = append(x.vals, x.stage(rt.read[i].f.read(ev)))
-		}
-		for _, f := range rt.nums {
-			v, ok := ev.Raw.First(f.path).Float()
-			x.nums = append(x.nums, stagedNum{v: v, ok: ok})
-		}
-	}
-	if len(x.staged) == stageSize {
-		x.drain()
-	}
-}
-
-// stage returns a copy of s in the arena, valid until the staged events
-// are read.
-func (x *Extractor) stage(s string) string {
-	if s == "" {
-		return ""
-	}
-	n := len(x.arena)
-	x.arena = append(x.arena, s...)
-	return unsafe.String(&x.arena[n], len(s))
-}
-
-// drain reads the staged events into the batch.
-func (x *Extractor) drain() {
 	x.batch.seed = x.seed
-	for i := range x.staged {
-		se := &x.staged[i]
-		if se.bad {
-			x.extractBad()
-			continue
-		}
-		x.x.load(se.route, x.vals[se.vals:], x.nums[se.nums:])
-		x.extract(se.t, se.id, se.route.cands)
+	if badTime(ev) {
+		x.extractBad()
+		return
 	}
-	clear(x.vals) // the arena's strings: let a huge one go
-	x.staged, x.vals, x.nums, x.arena = x.staged[:0], x.vals[:0], x.nums[:0], x.arena[:0]
-	if cap(x.arena) > maxStageArena { // a few huge events: give the memory back
-		x.arena = make([]byte, 0, stageArena)
-	}
+	rt := x.routeOf(ev.Source)
+	id := x.batch.put(ev.ID)
+	x.x.load(rt, ev)
+	x.extract(ev.Time.UnixNano(), id, rt.cands)
 }
 
 // extractBad reads an event whose time is bad into the batch, where

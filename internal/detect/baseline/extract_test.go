@@ -207,10 +207,10 @@ func TestMergedEventIDs(t *testing.T) {
 }
 
 // TestEventMemoryReused checks that the evaluator keeps nothing of an
-// event's memory, through Observe and through an Extractor, which stages
-// events before it reads them: decoders reuse it for the next event,
-// which is simulated here by writing every event's strings into one
-// buffer.
+// event's memory, through Observe and through an Extractor, whose batch
+// is applied long after its events were read: decoders reuse it for the
+// next event, which is simulated here by writing every event's strings
+// into one buffer.
 func TestEventMemoryReused(t *testing.T) {
 	rules, geo := packRules(t)
 	evs := traffic(t)
@@ -259,14 +259,13 @@ func TestEventMemoryReused(t *testing.T) {
 	}
 }
 
-// TestStagedRawRecord checks that an Extractor, which copies what it reads
-// of an event when it stages it and reads the copies later, finds what
-// Observe finds for fields of the raw record, raw fields in a key and in
-// an exception, and for the role, while the decoder reuses the event's
-// strings and the parsed record. The role is the one in the session's
+// TestRawRecordReused checks that an Extractor, whose batch is applied
+// after many events were read, finds what Observe finds for fields of the
+// raw record, raw fields in a key and in an exception, and for the role,
+// while the decoder reuses the event's strings and the parsed record. The role is the one in the session's
 // ARN, for the records that name their issuer (with the role's path) and
 // for those that do not.
-func TestStagedRawRecord(t *testing.T) {
+func TestRawRecordReused(t *testing.T) {
 	rules := mustRules(t, `id: role-ua
 title: Role and client
 kind: first_seen
@@ -347,7 +346,7 @@ learning: 0s
 		e.Apply(x.Take(nil), collect(&got))
 		e.Flush(collect(&got))
 		if diff := gocmp.Diff(want, summarize(got)); diff != "" {
-			t.Errorf("lateness %s: staged events differ from Observe (-observe +staged):\n%s", lateness, diff)
+			t.Errorf("lateness %s: a batch read from reused memory differs from Observe (-observe +batch):\n%s", lateness, diff)
 		}
 	}
 }

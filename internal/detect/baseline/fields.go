@@ -163,11 +163,12 @@ func (x *evctx) init(fields int, seed uint64, geo *Geo) {
 	x.empty = hashed{h: x.key.sum("")}
 }
 
-// load makes the event whose values staging read (vals and nums, in the
-// order of rt.read and rt.nums) the current one: the values that rt's
-// rules use as keys, or caches look up, are hashed, and the derived
-// fields computed.
-func (x *evctx) load(rt *sourceRoute, vals []string, nums []stagedNum) {
+// load makes ev the current event: the values of the fields that rt's
+// rules read are read, those that keys and caches need hashed, and the
+// derived fields computed. The values may share the event's memory, which
+// a decoder reuses for the next event: what outlives the event is copied
+// (see Extractor.value, and the caches' compute functions).
+func (x *evctx) load(rt *sourceRoute, ev *event.Event) {
 	x.gen++
 	if x.gen == 0 { // wrapped: forget every span
 		clear(x.f)
@@ -176,14 +177,14 @@ func (x *evctx) load(rt *sourceRoute, vals []string, nums []stagedNum) {
 	for j := range rt.read {
 		p := &rt.read[j]
 		s := &x.f[p.f.id]
-		s.val = vals[j]
+		s.val = p.f.read(ev)
 		if p.hash {
 			s.hash = x.key.sum(s.val)
 		}
 	}
-	for j, f := range rt.nums {
+	for _, f := range rt.nums {
 		s := &x.f[f.id]
-		s.num, s.numOK = nums[j].v, nums[j].ok
+		s.num, s.numOK = ev.Raw.First(f.path).Float()
 	}
 	x.geoOK = false
 	for _, f := range rt.derived {

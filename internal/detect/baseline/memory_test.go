@@ -13,11 +13,11 @@ import (
 	"github.com/vigil-sec/vigil/internal/jsondoc"
 )
 
-// stageRules read every kind of field: raw fields in conditions,
+// fieldRules read every kind of field: raw fields in conditions,
 // exceptions, keys and values (as strings and as numbers), the role, the
 // GeoIP fields and the user agent family, for several sources and for
 // rules of any source.
-const stageRules = `id: r1
+const fieldRules = `id: r1
 title: r1
 kind: rate
 events:
@@ -71,10 +71,10 @@ value:
 bucket: 1m
 `
 
-// stageEvents returns n random events for stageRules, with raw records of
+// fieldEvents returns n random events for fieldRules, with raw records of
 // their own memory; some have no time, and the records of one
 // assumed-role session name its issuer or not.
-func stageEvents(r *rand.Rand, n int) []*event.Event {
+func fieldEvents(r *rand.Rand, n int) []*event.Event {
 	t0 := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
 	sources := []string{event.SourceCloudTrail, "aws.lambda", event.SourceAzureActivity, event.SourceGCPAudit, "other"}
 	pick := func(s ...string) string { return s[r.IntN(len(s))] }
@@ -131,13 +131,14 @@ func (b *Batch) describe() []string {
 	return out
 }
 
-// TestStagedEqualsDirect checks that staged events fill a batch exactly
-// as events read at once do, record by record, while the caller reuses
-// each event's strings and raw record after Extract; with every rule,
-// and without the one that reads every source, so that the events of
-// some sources count for no rule.
-func TestStagedEqualsDirect(t *testing.T) {
-	all, err := Parse("stage.baseline", []byte(stageRules))
+// TestBatchOwnsItsMemory checks that a batch keeps nothing of the events
+// it was read from: batches read from events in memory of their own, and
+// from the same events in memory that the caller overwrites after each
+// Extract, as a decoder does, are the same record by record; with every
+// rule, and without the one that reads every source, so that the events
+// of some sources count for no rule.
+func TestBatchOwnsItsMemory(t *testing.T) {
+	all, err := Parse("fields.baseline", []byte(fieldRules))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,27 +147,26 @@ func TestStagedEqualsDirect(t *testing.T) {
 		t.Fatal("no rule r3")
 	}
 	for _, rules := range [][]*Rule{all, some} {
-		testStagedEqualsDirect(t, rules)
+		testBatchOwnsItsMemory(t, rules)
 	}
 }
 
-func testStagedEqualsDirect(t *testing.T, rules []*Rule) {
+func testBatchOwnsItsMemory(t *testing.T, rules []*Rule) {
 	geo := Geo{
 		ASN:     func(ip netip.Addr) (string, bool) { return fmt.Sprint("AS", ip.As4()[3]%3), true },
 		Country: func(ip netip.Addr) (string, bool) { return fmt.Sprint("C", ip.As4()[3]%2), true },
 	}
-	evs := stageEvents(rand.New(rand.NewPCG(1, 2)), 5000)
+	evs := fieldEvents(rand.New(rand.NewPCG(1, 2)), 5000)
 	for _, lateness := range []time.Duration{2 * time.Minute, Unbounded} {
 		e, err := New(rules, Options{Lateness: lateness, Geo: geo, HashSeed: 5})
 		if err != nil {
 			t.Fatal(err)
 		}
-		direct, staged := e.NewExtractor(), e.NewExtractor()
+		own, reused := e.NewExtractor(), e.NewExtractor()
 		var src, strs []byte
 		records := 0
 		for i, ev := range evs {
-			direct.Extract(ev)
-			direct.drain()
+			own.Extract(ev)
 			c := *ev
 			src = append(src[:0], ev.Raw.Raw()...)
 			var d jsondoc.Doc
@@ -180,7 +180,7 @@ func testStagedEqualsDirect(t *testing.T, rules []*Rule) {
 				strs = append(strs, *p...)
 				*p = unsafe.String(unsafe.SliceData(strs[start:]), len(*p))
 			}
-			staged.Extract(&c)
+			reused.Extract(&c)
 			// The decoder writes the next event over this one.
 			for j := range src {
 				src[j] = 'Z'
@@ -189,15 +189,15 @@ func testStagedEqualsDirect(t *testing.T, rules []*Rule) {
 				strs[j] = 'Z'
 			}
 			if (i+1)%300 == 0 || i == len(evs)-1 {
-				want, got := direct.Take(nil), staged.Take(nil)
+				want, got := own.Take(nil), reused.Take(nil)
 				records += len(want.recs)
 				if w, g := want.describe(), got.describe(); !slices.Equal(w, g) {
 					for k := range min(len(w), len(g)) {
 						if w[k] != g[k] {
-							t.Fatalf("%d rules, lateness %s, batch ending at event %d, line %d:\nat once %s\nstaged  %s", len(rules), lateness, i, k, w[k], g[k])
+							t.Fatalf("%d rules, lateness %s, batch ending at event %d, line %d:\nown memory %s\nreused     %s", len(rules), lateness, i, k, w[k], g[k])
 						}
 					}
-					t.Fatalf("%d rules, lateness %s, batch ending at event %d: %d lines at once, %d staged", len(rules), lateness, i, len(w), len(g))
+					t.Fatalf("%d rules, lateness %s, batch ending at event %d: %d lines from own memory, %d from reused", len(rules), lateness, i, len(w), len(g))
 				}
 			}
 		}
