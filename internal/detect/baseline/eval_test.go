@@ -291,12 +291,18 @@ learning: 0s
 	e := mustNew(t, rules, baseline.Options{})
 	// A record's sessionIssuer, with the role's path, does not change the
 	// role: the session's ARN names the role, whose name is unique in its
-	// account, for every record of the session.
+	// account, for every record of the session. A record whose principal
+	// is no session ARN gets the same role from its issuer, path left
+	// out; one with neither has no role.
 	issuer := baselinetest.Raw(`{"userIdentity":{"sessionContext":{"sessionIssuer":{"arn":"arn:aws:iam::1:role/path/x"}}}}`)
+	otherIssuer := baselinetest.Raw(`{"userIdentity":{"sessionContext":{"sessionIssuer":{"arn":"arn:aws:iam::1:role/a/b/z"}}}}`)
 	evs := []*event.Event{
 		{Time: t0, ID: "1", Source: "aws.cloudtrail", PrincipalType: "AssumedRole", Principal: "arn:aws-cn:sts::123:assumed-role/app/s1", UserAgent: "Boto3/1.34.34 Python/3.12.2_x"},
 		{Time: t0, ID: "2", Source: "aws.cloudtrail", PrincipalType: "AssumedRole", Principal: "arn:aws-cn:sts::123:assumed-role/app/s2", UserAgent: "Boto3/1.34.35 Python/3.12.3_x"},
 		{Time: t0, ID: "3", Source: "aws.cloudtrail", PrincipalType: "AssumedRole", Principal: "arn:aws:sts::1:assumed-role/x/y", Raw: issuer, UserAgent: "curl"},
+		{Time: t0, ID: "3b", Source: "aws.cloudtrail", PrincipalType: "AssumedRole", Principal: "AROAEXAMPLE:s3", Raw: issuer, UserAgent: "curl/8.5.0"},
+		{Time: t0, ID: "3c", Source: "aws.cloudtrail", PrincipalType: "AssumedRole", Principal: "AROAEXAMPLE:s4", Raw: otherIssuer, UserAgent: "wget"},
+		{Time: t0, ID: "3d", Source: "aws.cloudtrail", PrincipalType: "AssumedRole", Principal: "AROAEXAMPLE:s5", UserAgent: "httpie"},
 		{Time: t0, ID: "4", Source: "aws.cloudtrail", PrincipalType: "IAMUser", Principal: "arn:aws:iam::1:user/u", UserAgent: "curl"},
 		{Time: t0, ID: "5", Source: "aws.cloudtrail", PrincipalType: "serviceAccount", Principal: "sa@p.iam.gserviceaccount.com", UserAgent: "gcloud/471.0.0"},
 	}
@@ -308,6 +314,8 @@ learning: 0s
 	want := []string{
 		"role=arn:aws-cn:iam::123:role/app,user_agent_family=Boto*/* Python/*_x",
 		"role=arn:aws:iam::1:role/x,user_agent_family=curl",
+		"role=arn:aws:iam::1:role/x,user_agent_family=curl/*",
+		"role=arn:aws:iam::1:role/z,user_agent_family=wget",
 		"role=sa@p.iam.gserviceaccount.com,user_agent_family=gcloud/*",
 	}
 	if diff := gocmp.Diff(want, keys); diff != "" {

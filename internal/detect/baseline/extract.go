@@ -31,7 +31,7 @@ import (
 // Apply does then is what it would have done event by event, unless
 // MaxPending closes buckets early in the middle of a batch.
 type Extractor struct {
-	e     *Evaluator // read only: the rules, the routing and the seed
+	e     *Evaluator // read only: the rules and the routing
 	x     evctx
 	seed  uint64
 	batch *Batch
@@ -206,10 +206,9 @@ func (e *Evaluator) NewExtractor() *Extractor {
 // Len returns the number of events in the batch being filled.
 func (x *Extractor) Len() int { return len(x.batch.events) }
 
-// Take returns the batch filled so far, with every event extracted, and
-// starts an empty one, which reuses the memory of spare when it is not nil
-// (a batch Apply is done with), or else has room for as much as the batch
-// returned.
+// Take returns the batch filled so far and starts an empty one, which
+// reuses the memory of spare when it is not nil (a batch Apply is done
+// with), or else has room for as much as the batch returned.
 func (x *Extractor) Take(spare *Batch) *Batch {
 	b := x.batch
 	if spare == nil {

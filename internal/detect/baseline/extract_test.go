@@ -262,9 +262,9 @@ func TestEventMemoryReused(t *testing.T) {
 // TestRawRecordReused checks that an Extractor, whose batch is applied
 // after many events were read, finds what Observe finds for fields of the
 // raw record, raw fields in a key and in an exception, and for the role,
-// while the decoder reuses the event's strings and the parsed record. The role is the one in the session's
-// ARN, for the records that name their issuer (with the role's path) and
-// for those that do not.
+// while the decoder reuses the event's strings and the parsed record. The
+// role is the one in the session's ARN, for the records that name their
+// issuer (with the role's path) and for those that do not.
 func TestRawRecordReused(t *testing.T) {
 	rules := mustRules(t, `id: role-ua
 title: Role and client

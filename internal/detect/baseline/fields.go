@@ -40,7 +40,8 @@ type fieldRef struct {
 	path string // for raw fields, after "raw."
 	id   int    // index of the field's value in evctx, shared by every rule that reads it
 	// base is the envelope field a derived field is computed from; its
-	// hash finds the derived value in a cache. typ is, for the role, the
+	// hash finds the derived value in a cache (the role of a service
+	// principal is the principal itself). typ is, for the role, the
 	// principal type, which says how the role follows from the principal.
 	base, typ *fieldRef
 }
@@ -174,6 +175,11 @@ func (x *evctx) load(rt *sourceRoute, ev *event.Event) {
 		clear(x.f)
 		x.gen = 1
 	}
+	if poison != nil {
+		for i := range x.f {
+			x.f[i] = *poison
+		}
+	}
 	for j := range rt.read {
 		p := &rt.read[j]
 		s := &x.f[p.f.id]
@@ -188,15 +194,20 @@ func (x *evctx) load(rt *sourceRoute, ev *event.Event) {
 	}
 	x.geoOK = false
 	for _, f := range rt.derived {
-		d := x.derive(f)
+		d := x.derive(f, ev)
 		s := &x.f[f.id]
 		s.val, s.hash = d.v, d.h
 	}
 }
 
-// derive returns the value of a derived field, cut to maxValueLen, and
-// its hash, from the fields it is computed from.
-func (x *evctx) derive(f *fieldRef) hashed {
+// poison, set by tests only, is what every field holds before an event's
+// planned fields are read, so that a rule that reads a field its source's
+// plan left out reads it, and the tests see.
+var poison *fieldVal
+
+// derive returns the value of a derived field of ev, cut to maxValueLen,
+// and its hash, from the fields it is computed from.
+func (x *evctx) derive(f *fieldRef, ev *event.Event) hashed {
 	base := &x.f[f.base.id]
 	switch f.kind {
 	case fieldASN, fieldCountry:
@@ -213,10 +224,16 @@ func (x *evctx) derive(f *fieldRef) hashed {
 			// The role in the session's ARN, built once per session: the
 			// role depends on the principal alone, whichever records of
 			// the session came before, and whatever else they say.
-			if base.val == "" {
-				return x.empty
+			if base.val != "" {
+				if r := x.roles.get(base.hash, func() hashed { return x.hashed(roleOfSession(base.val)) }); r.v != "" {
+					return r
+				}
 			}
-			return x.roles.get(base.hash, func() hashed { return x.hashed(roleOfSession(base.val)) })
+			// A record whose principal is no session ARN (its
+			// principalId, say) may still name the session's issuer:
+			// the same role, once its path is left out as session ARNs
+			// leave it out.
+			return x.hashed(roleOfIssuer(ev.Raw.Path("userIdentity", "sessionContext", "sessionIssuer", "arn").Str()))
 		case "serviceAccount", "ServicePrincipal", "ManagedIdentity":
 			return hashed{v: base.val, h: base.hash}
 		}
@@ -326,6 +343,30 @@ func (c *cache[V]) get(h uint64, compute func() V) V {
 	set[1] = set[0]
 	set[0] = cacheEntry[V]{h: h, v: v}
 	return v
+}
+
+// roleOfIssuer turns arn:PARTITION:iam::ACCOUNT:role/PATH/ROLE, a
+// session's issuer, into arn:PARTITION:iam::ACCOUNT:role/ROLE, or "".
+func roleOfIssuer(arn string) string {
+	rest, ok := strings.CutPrefix(arn, "arn:")
+	if !ok {
+		return ""
+	}
+	partition, rest, _ := strings.Cut(rest, ":")
+	rest, ok = strings.CutPrefix(rest, "iam::")
+	if !ok {
+		return ""
+	}
+	account, rest, _ := strings.Cut(rest, ":")
+	path, ok := strings.CutPrefix(rest, "role/")
+	if !ok || partition == "" || account == "" {
+		return ""
+	}
+	role := path[strings.LastIndexByte(path, '/')+1:]
+	if role == "" {
+		return ""
+	}
+	return "arn:" + partition + ":iam::" + account + ":role/" + role
 }
 
 // roleOfSession turns arn:PARTITION:sts::ACCOUNT:assumed-role/ROLE/SESSION

@@ -26,7 +26,7 @@ events:
     - source: aws.lambda
 except:
     - raw.flag: [skip]
-    - role: [arn:aws:iam::1:role/issuer-0]
+    - role: [arn:aws:iam::1:role/r0]
 key: [raw.user, role]
 value:
     field: raw.n
@@ -72,8 +72,8 @@ bucket: 1m
 `
 
 // fieldEvents returns n random events for fieldRules, with raw records of
-// their own memory; some have no time, and the records of one
-// assumed-role session name its issuer or not.
+// their own memory; some have no time, and some assumed-role records name
+// their principal by its ID and their role only as the session's issuer.
 func fieldEvents(r *rand.Rand, n int) []*event.Event {
 	t0 := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
 	sources := []string{event.SourceCloudTrail, "aws.lambda", event.SourceAzureActivity, event.SourceGCPAudit, "other"}
@@ -88,9 +88,11 @@ func fieldEvents(r *rand.Rand, n int) []*event.Event {
 		issuer := ""
 		switch r.IntN(3) {
 		case 0:
-			ev.PrincipalType, ev.Principal = "AssumedRole", fmt.Sprintf("arn:aws:sts::1:assumed-role/r%d/s%d", r.IntN(4), r.IntN(3))
-			if r.IntN(3) > 0 {
-				issuer = fmt.Sprintf(`,"userIdentity":{"sessionContext":{"sessionIssuer":{"arn":"arn:aws:iam::1:role/issuer-%d"}}}`, r.IntN(2))
+			role, session := r.IntN(4), r.IntN(3)
+			ev.PrincipalType, ev.Principal = "AssumedRole", fmt.Sprintf("arn:aws:sts::1:assumed-role/r%d/s%d", role, session)
+			if r.IntN(3) == 0 {
+				ev.Principal = fmt.Sprintf("AROAEXAMPLE%d:s%d", role, session)
+				issuer = fmt.Sprintf(`,"userIdentity":{"sessionContext":{"sessionIssuer":{"arn":"arn:aws:iam::1:role/path/r%d"}}}`, role)
 			}
 		case 1:
 			ev.PrincipalType, ev.Principal = "serviceAccount", fmt.Sprintf("sa-%d", r.IntN(5))
@@ -205,4 +207,62 @@ func testBatchOwnsItsMemory(t *testing.T, rules []*Rule) {
 			t.Errorf("%d rules, lateness %s: %d records for %d events; the rules should count more", len(rules), lateness, records, len(evs))
 		}
 	}
+}
+
+// TestPlanCoversReads checks that each source's plan holds every field its
+// rules read: batches read with every field the plan leaves out set to
+// some value are the same as batches read without; the values tried are
+// those the rules' conditions and the role look for, and others.
+func TestPlanCoversReads(t *testing.T) {
+	all, err := Parse("fields.baseline", []byte(fieldRules))
+	if err != nil {
+		t.Fatal(err)
+	}
+	values := []string{"", "unplanned", "1.5", "AssumedRole", "serviceAccount", "arn:aws:sts::1:assumed-role/r0/s0"}
+	for _, r := range all {
+		for _, cl := range append(slices.Clone(r.Events), r.Except...) {
+			for _, cd := range cl.Conds {
+				values = append(values, cd.Values...)
+			}
+		}
+	}
+	geo := Geo{
+		ASN:     func(ip netip.Addr) (string, bool) { return fmt.Sprint("AS", ip.As4()[3]%3), true },
+		Country: func(ip netip.Addr) (string, bool) { return fmt.Sprint("C", ip.As4()[3]%2), true },
+	}
+	evs := fieldEvents(rand.New(rand.NewPCG(3, 4)), 1000)
+	// Without r3, which reads every source, fewer fields are planned.
+	some := slices.DeleteFunc(slices.Clone(all), func(r *Rule) bool { return r.ID == "r3" })
+	for _, rules := range [][]*Rule{all, some} {
+		e, err := New(rules, Options{Lateness: Unbounded, Geo: geo, HashSeed: 5})
+		if err != nil {
+			t.Fatal(err)
+		}
+		plain := e.NewExtractor()
+		for _, ev := range evs {
+			plain.Extract(ev)
+		}
+		want := plain.Take(nil).describe()
+		for _, v := range values {
+			poisoned := e.NewExtractor()
+			poison = &fieldVal{val: v, hash: 1, num: 7, numOK: true}
+			for _, ev := range evs {
+				poisoned.Extract(ev)
+			}
+			poison = nil
+			if got := poisoned.Take(nil).describe(); !slices.Equal(want, got) {
+				t.Fatalf("%d rules, with %q in the fields the plan leaves out: a rule read one of them:\n%s", len(rules), v, firstDiff(want, got))
+			}
+		}
+	}
+}
+
+// firstDiff describes the first line where two descriptions differ.
+func firstDiff(w, g []string) string {
+	for k := range min(len(w), len(g)) {
+		if w[k] != g[k] {
+			return fmt.Sprintf("line %d:\nwant %s\ngot  %s", k, w[k], g[k])
+		}
+	}
+	return fmt.Sprintf("%d lines against %d", len(w), len(g))
 }

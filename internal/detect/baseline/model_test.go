@@ -254,3 +254,23 @@ func TestCache(t *testing.T) {
 		t.Errorf("after %d more answers, %#x was computed %d times, want again", cacheSize, args[4], computed[args[4]])
 	}
 }
+
+// TestRoleOf checks the roles built from session ARNs and from session
+// issuers: both leave out the role's path, so that they agree.
+func TestRoleOf(t *testing.T) {
+	for _, c := range []struct{ session, issuer, want string }{
+		{"arn:aws:sts::1:assumed-role/app/s1", "arn:aws:iam::1:role/app", "arn:aws:iam::1:role/app"},
+		{"arn:aws-cn:sts::2:assumed-role/sso-admin/alice", "arn:aws-cn:iam::2:role/aws-reserved/sso.amazonaws.com/sso-admin", "arn:aws-cn:iam::2:role/sso-admin"},
+		{"arn:aws:sts::1:assumed-role/", "arn:aws:iam::1:role/", ""},
+		{"arn:aws:iam::1:user/u", "arn:aws:iam::1:user/u", ""},
+		{"arn::sts::1:assumed-role/r/s", "arn::iam::1:role/r", ""},
+		{"AROAEXAMPLE:s", "", ""},
+	} {
+		if got := roleOfSession(c.session); got != c.want {
+			t.Errorf("roleOfSession(%q) = %q, want %q", c.session, got, c.want)
+		}
+		if got := roleOfIssuer(c.issuer); got != c.want {
+			t.Errorf("roleOfIssuer(%q) = %q, want %q", c.issuer, got, c.want)
+		}
+	}
+}
