@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"runtime/pprof"
 	"slices"
 	"testing"
 	"time"
@@ -375,9 +376,15 @@ func (h *throughputHunts) run(b *testing.B, kind huntKind) (time.Duration, int) 
 		opts.Baselines = ev
 	}
 	matches := 0
+	var st hunt.Stats
 	start := time.Now()
-	// Input errors reach report on the hunt's workers, where b.Fatal may not be called.
-	st := hunt.Run(context.Background(), h.inputs, opts, func(hunt.Match) { matches++ }, func(e hunt.InputError) { b.Error(e.Err) })
+	// The hunt's goroutines carry its kind as a profiler label, so that
+	// one CPU profile of alternated hunts splits by kind
+	// (go tool pprof -tagfocus=kind=after).
+	pprof.Do(context.Background(), pprof.Labels("kind", kind.String()), func(ctx context.Context) {
+		// Input errors reach report on the hunt's workers, where b.Fatal may not be called.
+		st = hunt.Run(ctx, h.inputs, opts, func(hunt.Match) { matches++ }, func(e hunt.InputError) { b.Error(e.Err) })
+	})
 	elapsed := time.Since(start)
 	if st.Events != throughputFiles*recordsPerFile {
 		b.Fatalf("hunted %d events, want %d", st.Events, throughputFiles*recordsPerFile)
