@@ -177,7 +177,8 @@ func FuzzAppendCompact(f *testing.F) {
 
 // TestStringFields checks that StringFields lists every string field of
 // Event, so that the code that copies an event's memory with it (Clone,
-// and the baselines' staging) cannot miss a field added later.
+// and tests that alias an event's strings) cannot miss a field added
+// later.
 func TestStringFields(t *testing.T) {
 	var e Event
 	listed := map[*string]bool{}

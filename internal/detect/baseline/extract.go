@@ -302,47 +302,19 @@ func (b *Batch) put(s string) span {
 // Extract reads ev into the batch. The event is not retained: what the
 // batch keeps of it is copied.
 func (x *Extractor) Extract(ev *event.Event) {
-	x.batch.seed = x.seed
+	b := x.batch
+	b.seed = x.seed
 	if badTime(ev) {
-		x.extractBad()
+		// Apply counts it.
+		b.events = append(b.events, extracted{bad: true, end: int32(len(b.recs))})
 		return
 	}
 	rt := x.routeOf(ev.Source)
-	id := x.batch.put(ev.ID)
 	x.x.load(rt, ev)
-	x.extract(ev.Time.UnixNano(), id, rt.cands)
-}
-
-// extractBad reads an event whose time is bad into the batch, where
-// Apply counts it.
-func (x *Extractor) extractBad() {
-	x.batch.events = append(x.batch.events, extracted{bad: true, end: int32(len(x.batch.recs))})
-}
-
-// badTime reports an event without a time, or with one outside the range
-// evaluated.
-func badTime(ev *event.Event) bool {
-	return ev.Time.IsZero() || ev.Time.Unix() < minUnix || ev.Time.Unix() > maxUnix
-}
-
-func (x *Extractor) routeOf(source string) *sourceRoute {
-	if x.lastRoute != nil && source == x.lastSource {
-		return x.lastRoute
-	}
-	rt, ok := x.e.bySource[source]
-	if !ok {
-		rt = x.e.anySource
-	}
-	x.lastSource, x.lastRoute = strings.Clone(source), rt
-	return rt
-}
-
-// extract reads the current event of x.x, of time t (Unix nanoseconds)
-// and ID id (in the batch's arena), into the batch, for the rules of
-// cands.
-func (x *Extractor) extract(t int64, idSpan span, cands []cand) {
-	b := x.batch
+	id := b.put(ev.ID)
+	t := ev.Time.UnixNano()
 	minute := floorDiv(t, minuteNs)
+	cands := rt.cands
 	for ci := range cands {
 		c := &cands[ci]
 		rs := c.rs
@@ -384,7 +356,25 @@ func (x *Extractor) extract(t int64, idSpan span, cands []cand) {
 		}
 		b.recs = append(b.recs, record{rule: c.rule, noVal: noVal, h: h, eh: eh, v: v, key: key, bk: bk, first: -1, rising: 1, maxT: t, minT: t})
 	}
-	b.events = append(b.events, extracted{t: t, cands: cands, id: idSpan, end: int32(len(b.recs))})
+	b.events = append(b.events, extracted{t: t, cands: cands, id: id, end: int32(len(b.recs))})
+}
+
+// badTime reports an event without a time, or with one outside the range
+// evaluated.
+func badTime(ev *event.Event) bool {
+	return ev.Time.IsZero() || ev.Time.Unix() < minUnix || ev.Time.Unix() > maxUnix
+}
+
+func (x *Extractor) routeOf(source string) *sourceRoute {
+	if x.lastRoute != nil && source == x.lastSource {
+		return x.lastRoute
+	}
+	rt, ok := x.e.bySource[source]
+	if !ok {
+		rt = x.e.anySource
+	}
+	x.lastSource, x.lastRoute = strings.Clone(source), rt
+	return rt
 }
 
 // addTo merges event ev of time t, which adds v, into record i. With

@@ -348,49 +348,51 @@ func (c *cache[V]) get(h uint64, compute func() V) V {
 // roleOfIssuer turns arn:PARTITION:iam::ACCOUNT:role/PATH/ROLE, a
 // session's issuer, into arn:PARTITION:iam::ACCOUNT:role/ROLE, or "".
 func roleOfIssuer(arn string) string {
-	rest, ok := strings.CutPrefix(arn, "arn:")
+	path, ok := awsRole(arn, "iam", "role/")
 	if !ok {
 		return ""
 	}
-	partition, rest, _ := strings.Cut(rest, ":")
-	rest, ok = strings.CutPrefix(rest, "iam::")
-	if !ok {
-		return ""
-	}
-	account, rest, _ := strings.Cut(rest, ":")
-	path, ok := strings.CutPrefix(rest, "role/")
-	if !ok || partition == "" || account == "" {
-		return ""
-	}
-	role := path[strings.LastIndexByte(path, '/')+1:]
-	if role == "" {
-		return ""
-	}
-	return "arn:" + partition + ":iam::" + account + ":role/" + role
+	return path.arn(path.rest[strings.LastIndexByte(path.rest, '/')+1:])
 }
 
 // roleOfSession turns arn:PARTITION:sts::ACCOUNT:assumed-role/ROLE/SESSION
 // into arn:PARTITION:iam::ACCOUNT:role/ROLE, or "".
 func roleOfSession(arn string) string {
+	session, ok := awsRole(arn, "sts", "assumed-role/")
+	if !ok {
+		return ""
+	}
+	role, _, _ := strings.Cut(session.rest, "/")
+	return session.arn(role)
+}
+
+// roleARN is an ARN naming a role, split.
+type roleARN struct{ partition, account, rest string }
+
+// awsRole splits arn:PARTITION:SERVICE::ACCOUNT:PREFIX REST, with a
+// partition and an account.
+func awsRole(arn, service, prefix string) (roleARN, bool) {
 	rest, ok := strings.CutPrefix(arn, "arn:")
 	if !ok {
-		return ""
+		return roleARN{}, false
 	}
-	partition, rest, _ := strings.Cut(rest, ":")
-	rest, ok = strings.CutPrefix(rest, "sts::")
-	if !ok {
-		return ""
+	var r roleARN
+	r.partition, rest, _ = strings.Cut(rest, ":")
+	if rest, ok = strings.CutPrefix(rest, service+"::"); !ok {
+		return roleARN{}, false
 	}
-	account, rest, _ := strings.Cut(rest, ":")
-	role, ok := strings.CutPrefix(rest, "assumed-role/")
-	if !ok || partition == "" || account == "" {
-		return ""
-	}
-	role, _, _ = strings.Cut(role, "/")
+	r.account, rest, _ = strings.Cut(rest, ":")
+	r.rest, ok = strings.CutPrefix(rest, prefix)
+	return r, ok && r.partition != "" && r.account != ""
+}
+
+// arn returns the ARN of the IAM role named role in r's partition and
+// account, or "" when role is empty.
+func (r roleARN) arn(role string) string {
 	if role == "" {
 		return ""
 	}
-	return "arn:" + partition + ":iam::" + account + ":role/" + role
+	return "arn:" + r.partition + ":iam::" + r.account + ":role/" + role
 }
 
 // userAgentFamily replaces every version number in ua (digits, with dots
