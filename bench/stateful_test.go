@@ -39,18 +39,14 @@ func (s *statefulSink) Event(e *event.Event) {
 	s.correlateSink.Event(e)
 	if s.ext != nil {
 		s.ext.Extract(e)
-		if s.ext.Len() == huntBaselineBatch {
+		if s.ext.Len() == hunt.BaselineBatch {
 			s.applyBaselines()
 		}
 	}
 }
 
-// huntBaselineBatch is the number of events of the batches hunt.Run fills
-// for the baselines.
-const huntBaselineBatch = 1024
-
 // applyBaselines counts the events read for the baselines, as hunt.Run
-// does in batches of huntBaselineBatch.
+// does in batches of hunt.BaselineBatch.
 func (s *statefulSink) applyBaselines() {
 	b := s.ext.Take(s.spare)
 	s.base.Apply(b, s.emitB)

@@ -6,17 +6,17 @@ import (
 	"github.com/vigil-sec/vigil/internal/detect/baseline"
 )
 
-// baselineBatch is how many events a batch of the baselines holds. The
+// BaselineBatch is how many events a batch of the baselines holds. The
 // more events a batch holds, the more of them merge into one record of a
 // rule and key (see baseline.Extractor), and the fewer records are
 // counted one at a time.
-const baselineBatch = 1024
+const BaselineBatch = 1024
 
 // maxQueued is how many batches an input after the earliest unfinished
 // one may have waiting, as many events as it may have matches waiting;
 // past it its worker waits for its turn, so that an input's memory is
 // bounded however long it is, as its matches are.
-const maxQueued = matchBuffer / baselineBatch
+const maxQueued = matchBuffer / BaselineBatch
 
 // maxSpare is how many applied batches are kept for reuse.
 const maxSpare = 2 * maxQueued

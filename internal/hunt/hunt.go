@@ -292,7 +292,7 @@ func (s *sink) Event(e *event.Event) {
 	})
 	if x := s.extractor; x != nil {
 		x.Extract(e)
-		if x.Len() == baselineBatch {
+		if x.Len() == BaselineBatch {
 			s.sendBaseline()
 		}
 	}

@@ -161,7 +161,7 @@ func (x *evctx) init(fields int, seed uint64, geo *Geo) {
 	x.f = make([]fieldVal, fields)
 	x.key = newKeyHash(seed)
 	x.geo = geo
-	x.empty = hashed{h: x.key.sum("")}
+	x.empty = hashed{h: x.key.sum("")} // before any call of hashed
 }
 
 // load makes ev the current event: the values of the fields that rt's
@@ -249,6 +249,9 @@ func (x *evctx) derive(f *fieldRef, ev *event.Event) hashed {
 
 // hashed returns v, cut to maxValueLen, with its hash.
 func (x *evctx) hashed(v string) hashed {
+	if v == "" {
+		return x.empty
+	}
 	if len(v) > maxValueLen {
 		v = v[:maxValueLen]
 	}

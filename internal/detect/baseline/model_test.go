@@ -264,6 +264,9 @@ func TestRoleOf(t *testing.T) {
 		{"arn:aws:sts::1:assumed-role/", "arn:aws:iam::1:role/", ""},
 		{"arn:aws:iam::1:user/u", "arn:aws:iam::1:user/u", ""},
 		{"arn::sts::1:assumed-role/r/s", "arn::iam::1:role/r", ""},
+		{"arn:aws:sts:::assumed-role/r/s", "arn:aws:iam:::role/r", ""},
+		{"arn:aws:sts::1:assumed-role//s", "arn:aws:iam::1:role/path/", ""},
+		{"arn:aws:iam::1:assumed-role/r/s", "arn:aws:sts::1:role/r", ""},
 		{"AROAEXAMPLE:s", "", ""},
 	} {
 		if got := roleOfSession(c.session); got != c.want {
