@@ -427,6 +427,56 @@ func TestFirstSeenKeepsLatestMinute(t *testing.T) {
 	}
 }
 
+// TestFirstSeenLearningPeriod checks where a first_seen rule's learning
+// period lies: from the first event the rule counts, in the order events
+// arrive, so that an older event arriving later is of the period too,
+// and that the period keeps no bucket, in a hunt or a stream.
+func TestFirstSeenLearningPeriod(t *testing.T) {
+	at := func(minute int, principal, action string) *event.Event {
+		return &event.Event{Time: t0.Add(time.Duration(minute) * time.Minute), Source: "aws.cloudtrail", Principal: principal, Action: action, ID: fmt.Sprint(principal, action, minute)}
+	}
+	rules := mustRules(t, "id: fs\ntitle: FS\nkind: first_seen\nevents: [{source: aws.cloudtrail}]\nkey: [principal]\nnew: [action]\nlearning: 1h\nkey_learning: 1h\n")
+	for _, lateness := range []time.Duration{baseline.Unbounded, 3 * time.Hour} {
+		e := mustNew(t, rules, baseline.Options{Lateness: lateness})
+		var got []baseline.Match
+		for _, ev := range []*event.Event{
+			at(0, "p", "a"),    // starts the period
+			at(50, "q", "a"),   // q first seen at 50
+			at(-120, "p", "b"), // older than the first: of the period
+			at(5, "q", "b"),    // q first seen at 5, not 50
+			at(59, "r", "a"),   // r first seen at 59
+		} {
+			e.Observe(ev, collect(&got))
+		}
+		if st := e.Stats(); st.Pending != 0 || st.Combinations != 5 || st.Entities != 3 {
+			t.Fatalf("lateness %v: stats %+v after the learning period; want no bucket, 5 combinations and 3 keys", lateness, st)
+		}
+		for _, ev := range []*event.Event{
+			at(70, "p", "b"), // seen at -120: known
+			at(70, "p", "c"), // new for p: fires
+			at(66, "q", "c"), // new for q, seen 61 minutes before: fires
+			at(70, "r", "c"), // r seen 11 minutes before: still learning
+		} {
+			e.Observe(ev, collect(&got))
+		}
+		e.Flush(collect(&got))
+		var keys []string
+		for _, m := range got {
+			keys = append(keys, m.Key[0].Value+"/"+m.Key[1].Value)
+		}
+		slices.Sort(keys)
+		if want := []string{"p/c", "q/c"}; !slices.Equal(keys, want) {
+			t.Errorf("lateness %v: matches %v; want %v", lateness, keys, want)
+		}
+	}
+
+	// Without a learning period an event older than the first fires too.
+	e := mustNew(t, mustRules(t, "id: fs\ntitle: FS\nkind: first_seen\nevents: [{source: aws.cloudtrail}]\nnew: [action]\nlearning: 0s\n"), baseline.Options{Lateness: baseline.Unbounded})
+	if got := runAll(e, []*event.Event{at(0, "p", "a"), at(-10, "p", "b")}); len(got) != 2 {
+		t.Errorf("learning 0s: %d matches; want 2", len(got))
+	}
+}
+
 // traffic returns nine days of mixed events for 24 functions from t0 on,
 // with spikes and new behaviour on the last days, in time order.
 func traffic(t testing.TB) []*event.Event {

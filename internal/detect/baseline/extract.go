@@ -531,7 +531,7 @@ func (e *Evaluator) apply(b *Batch, ev *extracted, recs []record, emit func(Matc
 			e.stats.NoKey += 1 + int64(r.counted)
 			continue
 		}
-		if rs.fs != nil && (rs.fs.known(r.h, r.eh, minute) || rs.fs.later(r.h, minute)) {
+		if fs := rs.fs; fs != nil && (fs.learn(r.h, r.eh, minute) || fs.known(r.h, r.eh, minute) || fs.later(r.h, minute)) {
 			continue
 		}
 		if r.noVal {

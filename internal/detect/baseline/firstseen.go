@@ -23,14 +23,15 @@ import (
 // in its minute. pending remembers, for each combination with open
 // buckets, the earliest (aux) and the latest (seen) minute it came in, and
 // the close of the earliest bucket marks the combination and its key seen
-// in the latest. A long hunt thus keeps a bucket per new combination, not
-// one per combination and minute.
+// in the latest. A long hunt thus keeps a bucket per new combination past
+// the learning period, which keeps none (see learn), not one per
+// combination and minute.
 type fsState struct {
 	rs       *ruleState
 	tuples   *table
 	entities *table // with key_learning; aux: the minute the key was first seen
 	pending  *table // with Lateness Unbounded: see above
-	start    int64  // the rule's first bucket, minutes since the epoch; MinInt64 before
+	start    int64  // the minute of the rule's first event, see learn; MinInt64 before
 }
 
 func newFirstSeenState(rs *ruleState, maxKeys int, unbounded bool) *fsState {
@@ -42,6 +43,37 @@ func newFirstSeenState(rs *ruleState, maxKeys int, unbounded bool) *fsState {
 		st.entities = newTable(maxKeys)
 	}
 	return st
+}
+
+// learn handles at once an event of the rule's learning period, which
+// only teaches: its combination and its key are marked seen in minute,
+// with no bucket, since nothing it brings may fire. The period starts with
+// the first event the rule counts, in the order events arrive; an event
+// older than that one is of the period too. It reports false for an event
+// past the period, and for every event of a rule without one.
+func (st *fsState) learn(h, eh uint64, minute int64) bool {
+	if st.start == math.MinInt64 {
+		st.start = minute
+	}
+	period := int64(st.rs.r.Learning / time.Minute)
+	if period == 0 || minute-st.start >= period {
+		return false
+	}
+	m := clampMinute(minute)
+	if s := st.tuples.find(h); s != nil {
+		s.seen = max(s.seen, m)
+	} else {
+		st.tuples.insert(h, m, 0)
+	}
+	if st.entities != nil {
+		if s := st.entities.find(eh); s != nil {
+			s.seen = max(s.seen, m)
+			s.aux = min(s.aux, m)
+		} else {
+			st.entities.insert(eh, m, m)
+		}
+	}
+	return true
 }
 
 // known handles at once an event whose combination is already known,
@@ -91,7 +123,7 @@ func (st *fsState) later(h uint64, minute int64) bool {
 func (st *fsState) close(ob *openBucket, bk *bucket, emit func(Match)) {
 	r := st.rs.r
 	b := ob.b
-	if st.start == math.MinInt64 {
+	if st.start == math.MinInt64 { // a bucket restored without a start
 		st.start = b
 	}
 	if st.pending != nil {
@@ -101,7 +133,10 @@ func (st *fsState) close(ob *openBucket, bk *bucket, emit func(Match)) {
 			defer st.markSeen(bk, last)
 		}
 	}
-	learning := b-st.start < int64(r.Learning/time.Minute)
+	// Events of the learning period get no bucket (see learn), but those
+	// of a checkpoint written before they did may.
+	period := int64(r.Learning / time.Minute)
+	learning := period > 0 && b-st.start < period
 	young := false
 	if st.entities != nil {
 		if s := st.entities.find(bk.eh); s != nil {
