@@ -476,11 +476,12 @@ func (st *rateState) takeProfile() int32 {
 }
 
 func decodeFirstSeen(d *state.Decoder, st *fsState) {
-	st.start = d.Varint()
-	if d.Err() == nil && st.start != math.MinInt64 && (st.start < minUnix/60-minutesPerDay || st.start > maxUnix/60+minutesPerDay) {
-		d.Fail("first_seen start minute %d is out of range", st.start)
+	start := d.Varint()
+	if d.Err() == nil && start != math.MinInt64 && (start < minUnix/60-minutesPerDay || start > maxUnix/60+minutesPerDay) {
+		d.Fail("first_seen start minute %d is out of range", start)
 		return
 	}
+	st.setStart(start)
 	n := d.Count("combination", maxSnapshotKeys)
 	for i := 0; i < n && d.Err() == nil; i++ {
 		h := decodeHash(d)

@@ -348,7 +348,7 @@ func (e *Evaluator) Rules() []*Rule {
 func (e *Evaluator) Observe(ev *event.Event, emit func(Match)) {
 	e.own.Extract(ev)
 	e.Apply(e.own.batch, emit)
-	e.own.batch.reset()
+	e.own.Take(e.own.batch)
 }
 
 // Advance tells the evaluator that event time has reached t for every

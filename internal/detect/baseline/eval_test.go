@@ -99,6 +99,20 @@ func summarize(ms []baseline.Match) []summary {
 	return out
 }
 
+// restarted returns a new evaluator restored from a snapshot of e.
+func restarted(t testing.TB, e *baseline.Evaluator, rules []*baseline.Rule, opts baseline.Options) *baseline.Evaluator {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := e.Snapshot(&buf); err != nil {
+		t.Fatal(err)
+	}
+	e = mustNew(t, rules, opts)
+	if err := e.Restore(&buf); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
 func collect(ms *[]baseline.Match) func(baseline.Match) {
 	return func(m baseline.Match) { *ms = append(*ms, m) }
 }
@@ -430,43 +444,65 @@ func TestFirstSeenKeepsLatestMinute(t *testing.T) {
 // TestFirstSeenLearningPeriod checks where a first_seen rule's learning
 // period lies: from the first event the rule counts, in the order events
 // arrive, so that an older event arriving later is of the period too,
-// and that the period keeps no bucket, in a hunt or a stream.
+// and that the period keeps no bucket, in a hunt or a stream, with events
+// observed one by one or extracted in batches, and across a restart.
 func TestFirstSeenLearningPeriod(t *testing.T) {
 	at := func(minute int, principal, action string) *event.Event {
 		return &event.Event{Time: t0.Add(time.Duration(minute) * time.Minute), Source: "aws.cloudtrail", Principal: principal, Action: action, ID: fmt.Sprint(principal, action, minute)}
 	}
 	rules := mustRules(t, "id: fs\ntitle: FS\nkind: first_seen\nevents: [{source: aws.cloudtrail}]\nkey: [principal]\nnew: [action]\nlearning: 1h\nkey_learning: 1h\n")
-	for _, lateness := range []time.Duration{baseline.Unbounded, 3 * time.Hour} {
-		e := mustNew(t, rules, baseline.Options{Lateness: lateness})
-		var got []baseline.Match
-		for _, ev := range []*event.Event{
-			at(0, "p", "a"),    // starts the period
+	// Each list is a batch; the period's end is known from the second.
+	batches := [][]*event.Event{
+		{at(0, "p", "a")}, // starts the period
+		{
 			at(50, "q", "a"),   // q first seen at 50
 			at(-120, "p", "b"), // older than the first: of the period
-			at(5, "q", "b"),    // q first seen at 5, not 50
+			at(5, "q", "a"),    // q first seen at 5, not 50
 			at(59, "r", "a"),   // r first seen at 59
-		} {
-			e.Observe(ev, collect(&got))
-		}
-		if st := e.Stats(); st.Pending != 0 || st.Combinations != 5 || st.Entities != 3 {
-			t.Fatalf("lateness %v: stats %+v after the learning period; want no bucket, 5 combinations and 3 keys", lateness, st)
-		}
-		for _, ev := range []*event.Event{
+			at(59, "r", "a"),
+		},
+		{
 			at(70, "p", "b"), // seen at -120: known
 			at(70, "p", "c"), // new for p: fires
 			at(66, "q", "c"), // new for q, seen 61 minutes before: fires
 			at(70, "r", "c"), // r seen 11 minutes before: still learning
-		} {
-			e.Observe(ev, collect(&got))
-		}
-		e.Flush(collect(&got))
-		var keys []string
-		for _, m := range got {
-			keys = append(keys, m.Key[0].Value+"/"+m.Key[1].Value)
-		}
-		slices.Sort(keys)
-		if want := []string{"p/c", "q/c"}; !slices.Equal(keys, want) {
-			t.Errorf("lateness %v: matches %v; want %v", lateness, keys, want)
+		},
+	}
+	for _, lateness := range []time.Duration{baseline.Unbounded, 3 * time.Hour} {
+		for _, mode := range []string{"observed", "batched", "restarted"} {
+			batched := mode != "observed"
+			opts := baseline.Options{Lateness: lateness}
+			e := mustNew(t, rules, opts)
+			x := e.NewExtractor()
+			var got []baseline.Match
+			for i, evs := range batches {
+				if i == 1 && mode == "restarted" {
+					e = restarted(t, e, rules, opts)
+					x = e.NewExtractor()
+				}
+				for _, ev := range evs {
+					if batched {
+						x.Extract(ev)
+					} else {
+						e.Observe(ev, collect(&got))
+					}
+				}
+				if batched {
+					e.Apply(x.Take(nil), collect(&got))
+				}
+				if st := e.Stats(); i == 1 && (st.Pending != 0 || st.Combinations != 4 || st.Entities != 3) {
+					t.Fatalf("lateness %v, %s: stats %+v after the learning period; want no bucket, 4 combinations and 3 keys", lateness, mode, st)
+				}
+			}
+			e.Flush(collect(&got))
+			var keys []string
+			for _, m := range got {
+				keys = append(keys, m.Key[0].Value+"/"+m.Key[1].Value)
+			}
+			slices.Sort(keys)
+			if want := []string{"p/c", "q/c"}; !slices.Equal(keys, want) {
+				t.Errorf("lateness %v, %s: matches %v; want %v", lateness, mode, keys, want)
+			}
 		}
 	}
 
@@ -474,6 +510,23 @@ func TestFirstSeenLearningPeriod(t *testing.T) {
 	e := mustNew(t, mustRules(t, "id: fs\ntitle: FS\nkind: first_seen\nevents: [{source: aws.cloudtrail}]\nnew: [action]\nlearning: 0s\n"), baseline.Options{Lateness: baseline.Unbounded})
 	if got := runAll(e, []*event.Event{at(0, "p", "a"), at(-10, "p", "b")}); len(got) != 2 {
 		t.Errorf("learning 0s: %d matches; want 2", len(got))
+	}
+
+	// In a hunt, events of the period whose minute a forced close passed
+	// are late, each of them, however many of a batch are alike.
+	e = mustNew(t, rules, baseline.Options{Lateness: baseline.Unbounded, MaxPending: 1})
+	x := e.NewExtractor()
+	for _, evs := range [][]*event.Event{
+		{at(0, "p", "a"), at(70, "p", "b"), at(70, "q", "b")}, // two buckets: minute 70 closes
+		{at(5, "r", "a"), at(5, "r", "a"), at(5, "r", "a")},
+	} {
+		for _, ev := range evs {
+			x.Extract(ev)
+		}
+		e.Apply(x.Take(nil), nil)
+	}
+	if st := e.Stats(); st.Forced != 2 || st.Late != 3 {
+		t.Errorf("stats %+v; want 2 buckets forced and 3 events late", st)
 	}
 }
 
@@ -539,14 +592,7 @@ func TestBatchingAndOrder(t *testing.T) {
 				}
 				i += n
 				if r.IntN(3) == 0 {
-					var buf bytes.Buffer
-					if err := e.Snapshot(&buf); err != nil {
-						t.Fatal(err)
-					}
-					e = mustNew(t, rules, opts)
-					if err := e.Restore(&buf); err != nil {
-						t.Fatal(err)
-					}
+					e = restarted(t, e, rules, opts)
 				}
 			}
 			e.Flush(collect(&got))

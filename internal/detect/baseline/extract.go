@@ -30,12 +30,24 @@ import (
 // and bucket become one record, applied with one bucket lookup: what
 // Apply does then is what it would have done event by event, unless
 // MaxPending closes buckets early in the middle of a batch.
+//
+// An event of a first_seen rule's learning period, once the period's end
+// is known (after the rule's first event was applied), gets no record:
+// only its combination's hashes, which Apply teaches the rule, once for
+// the events of a batch alike in minute and combination when Lateness is
+// Unbounded.
 type Extractor struct {
 	e     *Evaluator // read only: the rules and the routing
 	x     evctx
 	seed  uint64
 	batch *Batch
 	merge bool // the evaluator's Lateness is Unbounded
+	// taught finds, when merge is set, the events of the batch already
+	// taught to a first_seen rule in its learning period, by rule, minute
+	// and combination: teaching one again changes nothing. Its slots of
+	// another generation than tgen, the batch's, are empty.
+	taught []taughtSlot
+	tgen   uint32
 	// The source of the last event and its route: events of one source
 	// come in runs.
 	lastSource string
@@ -129,12 +141,40 @@ type Batch struct {
 	recs   []record
 	more   []contribution // the further events of merged records
 	keys   []span         // the spans of the Key, then New, values of records
+	taught []taught       // events of first_seen rules' learning periods
 	arena  []byte         // values and event IDs
 	// index finds the record of a rule, bucket and key hash, for merging;
 	// slots of another generation are empty.
 	index []mergeSlot
 	gen   uint16
 }
+
+// taught is an event of a first_seen rule's learning period, which Apply
+// only teaches the rule (see fsState.teach), and the number of later
+// events of the batch that it stands for, of the same minute and
+// combination: 32 bytes, where a record takes 72 and keeps key values and
+// event IDs that nothing will read.
+type taught struct {
+	rule   int32
+	minute int32
+	h, eh  uint64
+	dups   int32
+}
+
+// taughtSlot is a slot of Extractor.taught: the event of the batch (gen)
+// taught to a rule (rm: rule and minute) with combination h, at index i
+// of the batch's taught.
+type taughtSlot struct {
+	h   uint64
+	rm  uint64
+	gen uint32
+	i   int32
+}
+
+// taughtBits sizes Extractor.taught: 2,048 slots, more than the distinct
+// combinations and minutes of a batch's rule in most streams. A slot
+// taken by another is overwritten, and its event taught again.
+const taughtBits = 11
 
 // contribution is one more event of a merged record, whose value the
 // record's holds.
@@ -165,6 +205,7 @@ type extracted struct {
 	cands []cand
 	id    span
 	end   int32 // recs[previous end:end] are the event's
+	tend  int32 // taught[previous tend:tend] are the event's
 }
 
 // record is what one event adds to one rule, or why it adds nothing:
@@ -217,16 +258,22 @@ func (x *Extractor) Take(spare *Batch) *Batch {
 			recs:   make([]record, 0, len(b.recs)),
 			more:   make([]contribution, 0, len(b.more)),
 			keys:   make([]span, 0, len(b.keys)),
+			taught: make([]taught, 0, len(b.taught)),
 			arena:  make([]byte, 0, len(b.arena)),
 		}
 	}
 	spare.reset()
 	x.batch = spare
+	x.tgen++
+	if x.tgen == 0 { // wrapped: forget every slot
+		clear(x.taught)
+		x.tgen = 1
+	}
 	return b
 }
 
 func (b *Batch) reset() {
-	b.events, b.recs, b.more, b.keys, b.arena = b.events[:0], b.recs[:0], b.more[:0], b.keys[:0], b.arena[:0]
+	b.events, b.recs, b.more, b.keys, b.taught, b.arena = b.events[:0], b.recs[:0], b.more[:0], b.keys[:0], b.taught[:0], b.arena[:0]
 	b.gen++
 	if b.gen == 0 { // wrapped: forget every slot
 		clear(b.index)
@@ -306,7 +353,7 @@ func (x *Extractor) Extract(ev *event.Event) {
 	b.seed = x.seed
 	if badTime(ev) {
 		// Apply counts it.
-		b.events = append(b.events, extracted{bad: true, end: int32(len(b.recs))})
+		b.events = append(b.events, extracted{bad: true, end: int32(len(b.recs)), tend: int32(len(b.taught))})
 		return
 	}
 	rt := x.routeOf(ev.Source)
@@ -335,6 +382,10 @@ func (x *Extractor) Extract(ev *event.Event) {
 			b.recs = append(b.recs, record{rule: c.rule, noKey: true, bk: bk, first: -1, rising: 1, maxT: t, minT: t})
 			continue
 		}
+		if fs := rs.fs; fs != nil && minute < fs.learnEnd.Load() {
+			x.teach(c.rule, minute, h, eh)
+			continue
+		}
 		var v float64
 		noVal := false
 		if rs.value != nil {
@@ -356,7 +407,7 @@ func (x *Extractor) Extract(ev *event.Event) {
 		}
 		b.recs = append(b.recs, record{rule: c.rule, noVal: noVal, h: h, eh: eh, v: v, key: key, bk: bk, first: -1, rising: 1, maxT: t, minT: t})
 	}
-	b.events = append(b.events, extracted{t: t, cands: cands, id: id, end: int32(len(b.recs))})
+	b.events = append(b.events, extracted{t: t, cands: cands, id: id, end: int32(len(b.recs)), tend: int32(len(b.taught))})
 }
 
 // badTime reports an event without a time, or with one outside the range
@@ -395,6 +446,26 @@ func (b *Batch) addTo(i, ev int32, v float64, t int64, countOnly bool) {
 	r.more++
 	b.more = append(b.more, contribution{ev: ev, next: r.first})
 	r.first = int32(len(b.more) - 1)
+}
+
+// teach adds to the batch an event of the learning period of rule, a
+// first_seen rule, unless the batch has one of the same minute and
+// combination already.
+func (x *Extractor) teach(rule int32, minute int64, h, eh uint64) {
+	b := x.batch
+	if x.merge {
+		if x.taught == nil {
+			x.taught, x.tgen = make([]taughtSlot, 1<<taughtBits), 1
+		}
+		rm := uint64(uint32(rule))<<32 | uint64(uint32(minute))
+		s := &x.taught[(h^rm*0x9e3779b97f4a7c15)>>(64-taughtBits)]
+		if s.h == h && s.rm == rm && s.gen == x.tgen {
+			b.taught[s.i].dups++
+			return
+		}
+		*s = taughtSlot{h: h, rm: rm, gen: x.tgen, i: int32(len(b.taught))}
+	}
+	b.taught = append(b.taught, taught{rule: rule, minute: int32(minute), h: h, eh: eh})
 }
 
 // value returns the span of f's value for the current event in the
@@ -460,14 +531,14 @@ func (e *Evaluator) Apply(b *Batch, emit func(Match)) {
 	if len(b.events) > 0 && b.seed != e.seed {
 		panic(fmt.Sprintf("baseline: a batch extracted with hash seed %#x applied to an evaluator with seed %#x: make extractors after restoring a checkpoint", b.seed, e.seed))
 	}
-	if len(b.recs) >= warmMin {
+	if len(b.recs)+len(b.taught) >= warmMin {
 		e.warm(b)
 	}
-	start := int32(0)
+	start, tstart := int32(0), int32(0)
 	for i := range b.events {
 		ev := &b.events[i]
-		e.apply(b, ev, b.recs[start:ev.end], emit)
-		start = ev.end
+		e.apply(b, ev, b.recs[start:ev.end], b.taught[tstart:ev.tend], emit)
+		start, tstart = ev.end, ev.tend
 	}
 }
 
@@ -483,6 +554,14 @@ const warmMin = 16
 // what it reads in the cache.
 func (e *Evaluator) warm(b *Batch) {
 	var sum uint64
+	for i := range b.taught {
+		tr := &b.taught[i]
+		fs := e.rules[tr.rule].fs
+		sum += fs.tuples.peek(tr.h)
+		if fs.entities != nil {
+			sum += fs.entities.peek(tr.eh)
+		}
+	}
 	for i := range b.recs {
 		r := &b.recs[i]
 		if r.noKey || r.noVal {
@@ -508,7 +587,7 @@ func (e *Evaluator) warm(b *Batch) {
 }
 
 // apply counts one event of a batch.
-func (e *Evaluator) apply(b *Batch, ev *extracted, recs []record, emit func(Match)) {
+func (e *Evaluator) apply(b *Batch, ev *extracted, recs []record, taught []taught, emit func(Match)) {
 	if ev.bad {
 		e.stats.BadTime++
 		return
@@ -518,6 +597,15 @@ func (e *Evaluator) apply(b *Batch, ev *extracted, recs []record, emit func(Matc
 	for i := range ev.cands {
 		rs := ev.cands[i].rs
 		rs.wm = max(rs.wm, t)
+	}
+	for i := range taught {
+		tr := &taught[i]
+		rs := e.rules[tr.rule]
+		if (int64(tr.minute)+1)*minuteNs <= rs.frontier {
+			e.stats.Late += 1 + int64(tr.dups)
+			continue
+		}
+		rs.fs.teach(tr.h, tr.eh, tr.minute)
 	}
 	for i := range recs {
 		r := &recs[i]

@@ -2,6 +2,7 @@ package baseline
 
 import (
 	"math"
+	"sync/atomic"
 	"time"
 )
 
@@ -32,10 +33,16 @@ type fsState struct {
 	entities *table // with key_learning; aux: the minute the key was first seen
 	pending  *table // with Lateness Unbounded: see above
 	start    int64  // the minute of the rule's first event, see learn; MinInt64 before
+	// learnEnd is the minute the learning period ends once start is known,
+	// if the rule has a period (MinInt64 otherwise). Extractors read it
+	// while batches are applied: the events before it only teach the rule
+	// (see Extractor.teach), so they need no record.
+	learnEnd atomic.Int64
 }
 
 func newFirstSeenState(rs *ruleState, maxKeys int, unbounded bool) *fsState {
-	st := &fsState{rs: rs, tuples: newTable(maxKeys), start: math.MinInt64}
+	st := &fsState{rs: rs, tuples: newTable(maxKeys)}
+	st.setStart(math.MinInt64)
 	if unbounded {
 		st.pending = newTable(math.MaxInt)
 	}
@@ -53,13 +60,18 @@ func newFirstSeenState(rs *ruleState, maxKeys int, unbounded bool) *fsState {
 // past the period, and for every event of a rule without one.
 func (st *fsState) learn(h, eh uint64, minute int64) bool {
 	if st.start == math.MinInt64 {
-		st.start = minute
+		st.setStart(minute)
 	}
-	period := int64(st.rs.r.Learning / time.Minute)
-	if period == 0 || minute-st.start >= period {
+	if minute >= st.learnEnd.Load() {
 		return false
 	}
-	m := clampMinute(minute)
+	st.teach(h, eh, clampMinute(minute))
+	return true
+}
+
+// teach marks a combination and its key seen in minute m, of the learning
+// period.
+func (st *fsState) teach(h, eh uint64, m int32) {
 	if s := st.tuples.find(h); s != nil {
 		s.seen = max(s.seen, m)
 	} else {
@@ -73,7 +85,17 @@ func (st *fsState) learn(h, eh uint64, minute int64) bool {
 			st.entities.insert(eh, m, m)
 		}
 	}
-	return true
+}
+
+// setStart sets the minute of the rule's first event, and so the end of
+// its learning period.
+func (st *fsState) setStart(m int64) {
+	st.start = m
+	end := int64(math.MinInt64)
+	if period := int64(st.rs.r.Learning / time.Minute); period > 0 && m != math.MinInt64 {
+		end = m + period
+	}
+	st.learnEnd.Store(end)
 }
 
 // known handles at once an event whose combination is already known,
