@@ -322,7 +322,7 @@ func placeholder(kind uint64, bucketMin int64) *ruleState {
 	}
 	rs := &ruleState{r: r, bucketMin: bucketMin, wm: math.MinInt64, frontier: math.MinInt64}
 	if kind == 2 {
-		rs.fs = newFirstSeenState(rs, 1, false)
+		rs.fs = newFirstSeenState(rs, 1, DefaultLateness)
 		rs.fs.entities = newTable(1)
 	} else {
 		rs.rate = newRateState(rs, 1, 0)

@@ -326,7 +326,7 @@ func compileRule(r *Rule, idx int, opts *Options, ids fieldIDs) (*ruleState, err
 			return nil, fmt.Errorf("%s: a first_seen rule needs new", where)
 		}
 		rs.bucketMin = 1
-		rs.fs = newFirstSeenState(rs, maxKeys, opts.Lateness == Unbounded)
+		rs.fs = newFirstSeenState(rs, maxKeys, opts.Lateness)
 	default:
 		return nil, fmt.Errorf("%s: kind %q is not rate or first_seen", where, r.Kind)
 	}

@@ -442,40 +442,55 @@ func TestFirstSeenKeepsLatestMinute(t *testing.T) {
 }
 
 // TestFirstSeenLearningPeriod checks where a first_seen rule's learning
-// period lies: from the first event the rule counts, in the order events
-// arrive, so that an older event arriving later is of the period too,
-// and that the period keeps no bucket, in a hunt or a stream, with events
-// observed one by one or extracted in batches, and across a restart.
+// period lies, and that its events keep no bucket, with events observed
+// one by one or extracted in batches, and across a restart. In a stream
+// it starts with the oldest event that counts; in a hunt (Lateness
+// Unbounded) with the first event to arrive, an older event arriving
+// later being of the period too.
 func TestFirstSeenLearningPeriod(t *testing.T) {
 	at := func(minute int, principal, action string) *event.Event {
 		return &event.Event{Time: t0.Add(time.Duration(minute) * time.Minute), Source: "aws.cloudtrail", Principal: principal, Action: action, ID: fmt.Sprint(principal, action, minute)}
 	}
 	rules := mustRules(t, "id: fs\ntitle: FS\nkind: first_seen\nevents: [{source: aws.cloudtrail}]\nkey: [principal]\nnew: [action]\nlearning: 1h\nkey_learning: 1h\n")
-	// Each list is a batch; the period's end is known from the second.
-	batches := [][]*event.Event{
-		{at(0, "p", "a")}, // starts the period
-		{
-			at(50, "q", "a"),   // q first seen at 50
-			at(-120, "p", "b"), // older than the first: of the period
-			at(5, "q", "a"),    // q first seen at 5, not 50
-			at(59, "r", "a"),   // r first seen at 59
-			at(59, "r", "a"),
+	// Each list of a case is a batch; the period's end is known from the
+	// second. Past the period: p/b was seen, p/c is new, q was first seen
+	// 61 minutes before q/c, r only 11 minutes before r/c.
+	after := []*event.Event{at(70, "p", "b"), at(70, "p", "c"), at(66, "q", "c"), at(70, "r", "c")}
+	for _, c := range []struct {
+		name     string
+		lateness time.Duration
+		batches  [][]*event.Event
+		// after the second batch: combinations and keys known, buckets
+		combinations, keys, pending int
+		want                        []string
+	}{{
+		name: "hunt", lateness: baseline.Unbounded,
+		batches: [][]*event.Event{
+			{at(0, "p", "a")}, // starts the period
+			{at(50, "q", "a"), at(-120, "p", "b"), at(5, "q", "a"), at(59, "r", "a"), at(59, "r", "a")},
+			after,
 		},
-		{
-			at(70, "p", "b"), // seen at -120: known
-			at(70, "p", "c"), // new for p: fires
-			at(66, "q", "c"), // new for q, seen 61 minutes before: fires
-			at(70, "r", "c"), // r seen 11 minutes before: still learning
+		combinations: 4, keys: 3, want: []string{"p/c", "q/c"},
+	}, {
+		// The period starts at -8, the oldest event, and ends at 52;
+		// events from 49 on, within the lateness of its end, may be past
+		// it and wait for their minute to close: p/d at 55 fires, r/a at
+		// 59 does not (r is new).
+		name: "stream", lateness: 10 * time.Minute,
+		batches: [][]*event.Event{
+			{at(0, "p", "a")},
+			{at(-8, "p", "b"), at(5, "q", "a"), at(50, "q", "a"), at(55, "p", "d"), at(59, "r", "a"), at(59, "r", "a")},
+			after,
 		},
-	}
-	for _, lateness := range []time.Duration{baseline.Unbounded, 3 * time.Hour} {
+		combinations: 3, keys: 2, pending: 2, want: []string{"p/c", "p/d", "q/c"},
+	}} {
 		for _, mode := range []string{"observed", "batched", "restarted"} {
 			batched := mode != "observed"
-			opts := baseline.Options{Lateness: lateness}
+			opts := baseline.Options{Lateness: c.lateness}
 			e := mustNew(t, rules, opts)
 			x := e.NewExtractor()
 			var got []baseline.Match
-			for i, evs := range batches {
+			for i, evs := range c.batches {
 				if i == 1 && mode == "restarted" {
 					e = restarted(t, e, rules, opts)
 					x = e.NewExtractor()
@@ -490,8 +505,8 @@ func TestFirstSeenLearningPeriod(t *testing.T) {
 				if batched {
 					e.Apply(x.Take(nil), collect(&got))
 				}
-				if st := e.Stats(); i == 1 && (st.Pending != 0 || st.Combinations != 4 || st.Entities != 3) {
-					t.Fatalf("lateness %v, %s: stats %+v after the learning period; want no bucket, 4 combinations and 3 keys", lateness, mode, st)
+				if st := e.Stats(); i == 1 && (st.Pending != c.pending || st.Combinations != c.combinations || st.Entities != c.keys || st.Late != 0) {
+					t.Fatalf("%s, %s: stats %+v after the learning period; want %d buckets, %d combinations, %d keys", c.name, mode, st, c.pending, c.combinations, c.keys)
 				}
 			}
 			e.Flush(collect(&got))
@@ -500,8 +515,8 @@ func TestFirstSeenLearningPeriod(t *testing.T) {
 				keys = append(keys, m.Key[0].Value+"/"+m.Key[1].Value)
 			}
 			slices.Sort(keys)
-			if want := []string{"p/c", "q/c"}; !slices.Equal(keys, want) {
-				t.Errorf("lateness %v, %s: matches %v; want %v", lateness, mode, keys, want)
+			if !slices.Equal(keys, c.want) {
+				t.Errorf("%s, %s: matches %v; want %v", c.name, mode, keys, c.want)
 			}
 		}
 	}

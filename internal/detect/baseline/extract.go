@@ -606,6 +606,7 @@ func (e *Evaluator) apply(b *Batch, ev *extracted, recs []record, taught []taugh
 			e.stats.Late += 1 + int64(tr.dups)
 			continue
 		}
+		rs.fs.counted(int64(tr.minute))
 		rs.fs.teach(tr.h, tr.eh, tr.minute)
 	}
 	for i := range recs {

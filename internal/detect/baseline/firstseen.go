@@ -32,20 +32,28 @@ type fsState struct {
 	tuples   *table
 	entities *table // with key_learning; aux: the minute the key was first seen
 	pending  *table // with Lateness Unbounded: see above
-	start    int64  // the minute of the rule's first event, see learn; MinInt64 before
-	// learnEnd is the minute the learning period ends once start is known,
-	// if the rule has a period (MinInt64 otherwise). Extractors read it
-	// while batches are applied: the events before it only teach the rule
-	// (see Extractor.teach), so they need no record.
+	// start is the minute the learning period starts, see learn;
+	// MinInt64 before the rule's first event.
+	start int64
+	// slack is, with a bounded lateness, how many minutes before the
+	// first event to arrive an event may be and still count.
+	slack int64
+	// learnEnd is the minute before which an event is of the learning
+	// period for sure, once start is known, if the rule has a period
+	// (MinInt64 otherwise). Extractors read it while batches are applied:
+	// those events only teach the rule (see Extractor.teach), so they
+	// need no record.
 	learnEnd atomic.Int64
 }
 
-func newFirstSeenState(rs *ruleState, maxKeys int, unbounded bool) *fsState {
+func newFirstSeenState(rs *ruleState, maxKeys int, lateness time.Duration) *fsState {
 	st := &fsState{rs: rs, tuples: newTable(maxKeys)}
-	st.setStart(math.MinInt64)
-	if unbounded {
+	if lateness == Unbounded {
 		st.pending = newTable(math.MaxInt)
+	} else {
+		st.slack = int64((lateness+time.Minute-1)/time.Minute) + 1
 	}
+	st.setStart(math.MinInt64)
 	if rs.r.KeyLearning > 0 {
 		st.entities = newTable(maxKeys)
 	}
@@ -54,19 +62,37 @@ func newFirstSeenState(rs *ruleState, maxKeys int, unbounded bool) *fsState {
 
 // learn handles at once an event of the rule's learning period, which
 // only teaches: its combination and its key are marked seen in minute,
-// with no bucket, since nothing it brings may fire. The period starts with
-// the first event the rule counts, in the order events arrive; an event
-// older than that one is of the period too. It reports false for an event
-// past the period, and for every event of a rule without one.
+// with no bucket, since nothing it brings may fire. It reports false for
+// an event that may be past the period, which takes a bucket (the close
+// of its minute tells), and for every event of a rule without a period.
+//
+// With a bounded lateness the period starts with the oldest event that
+// counts, whatever the order events arrive in. No event that counts is
+// older than the first to arrive by more than the lateness, so an event
+// is of the period for sure when it is older than the first to arrive
+// plus the period, less the lateness; the others wait for their minute
+// to close, which tells. With Lateness Unbounded (a hunt), where any event
+// may be the oldest, the period starts with the first event to arrive, so
+// that whether an event is of it is known on arrival; an event older than
+// that one is of the period too.
 func (st *fsState) learn(h, eh uint64, minute int64) bool {
-	if st.start == math.MinInt64 {
-		st.setStart(minute)
-	}
+	st.counted(minute)
 	if minute >= st.learnEnd.Load() {
 		return false
 	}
 	st.teach(h, eh, clampMinute(minute))
 	return true
+}
+
+// counted takes note of an event of minute that counts, for the start of
+// the learning period.
+func (st *fsState) counted(minute int64) {
+	switch {
+	case st.start == math.MinInt64:
+		st.setStart(minute)
+	case st.pending == nil && minute < st.start:
+		st.start = minute // learnEnd stays: see learn
+	}
 }
 
 // teach marks a combination and its key seen in minute m, of the learning
@@ -87,13 +113,14 @@ func (st *fsState) teach(h, eh uint64, m int32) {
 	}
 }
 
-// setStart sets the minute of the rule's first event, and so the end of
-// its learning period.
+// setStart sets the start of the learning period, as the rule's first
+// event or a checkpoint tells it, and so the minute before which events
+// are of it for sure.
 func (st *fsState) setStart(m int64) {
 	st.start = m
 	end := int64(math.MinInt64)
 	if period := int64(st.rs.r.Learning / time.Minute); period > 0 && m != math.MinInt64 {
-		end = m + period
+		end = m + period - st.slack
 	}
 	st.learnEnd.Store(end)
 }
