@@ -201,6 +201,9 @@ func printHuntSummary(w io.Writer, set *detect.Set, bset *baseline.Set, st hunt.
 		fmt.Fprintf(w, "baselines: %d loaded, %d inactive, %d failed\n", len(bset.Rules), len(bset.Inactive), len(bset.Failed))
 	}
 	fmt.Fprintf(w, "matches: %d\n", total)
+	if n := st.Baseline.Early; n > 0 {
+		fmt.Fprintf(w, "baselines: %d events came more than %.0f hours older than the first event read of their first_seen rule; the rule learned from them, but its learning period started without them (give inputs oldest first)\n", n, baseline.HuntHorizon.Hours())
+	}
 	if bst := st.Baseline; bst.Forced+bst.Evicted > 0 {
 		fmt.Fprintf(w, "baseline state limits: %d buckets closed early (too many open), %d keys evicted\n", bst.Forced, bst.Evicted)
 	}

@@ -140,3 +140,30 @@ func TestRulesBaselineLintAndTest(t *testing.T) {
 		})
 	}
 }
+
+// TestHuntWarnsOfEarlyEvents checks that a hunt says when an input went
+// back more than a day before the first event a first_seen rule read,
+// which then taught the rule without moving the start of its learning
+// period.
+func TestHuntWarnsOfEarlyEvents(t *testing.T) {
+	rules := t.TempDir()
+	os.WriteFile(filepath.Join(rules, "new_action.baseline"), []byte(newActionBaseline), 0o600)
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "a.json"), []byte(actionTrail("ListRoles")), 0o600)
+	older := strings.ReplaceAll(actionTrail("ListRoles", "GetUser"), "2026-11-20T", "2026-11-17T")
+	os.WriteFile(filepath.Join(dir, "b.json"), []byte(older), 0o600)
+	const warning = "baselines: 2 events came more than 24 hours older than the first event read of their first_seen rule"
+	for _, files := range [][]string{{"a.json", "b.json"}, {"b.json", "a.json"}} {
+		args := []string{"hunt", "--no-builtin", "--rules", rules, "--workers", "1"}
+		for _, f := range files {
+			args = append(args, filepath.Join(dir, f))
+		}
+		code, _, errOut := run(t, "", args...)
+		if code != ExitOK {
+			t.Fatalf("exit %d: %s", code, errOut)
+		}
+		if got, want := strings.Contains(errOut, warning), files[0] == "a.json"; got != want {
+			t.Errorf("inputs %v: warning %v, want %v; summary:\n%s", files, got, want, errOut)
+		}
+	}
+}

@@ -476,12 +476,16 @@ func (st *rateState) takeProfile() int32 {
 }
 
 func decodeFirstSeen(d *state.Decoder, st *fsState) {
-	start := d.Varint()
-	if d.Err() == nil && start != math.MinInt64 && (start < minUnix/60-minutesPerDay || start > maxUnix/60+minutesPerDay) {
-		d.Fail("first_seen start minute %d is out of range", start)
+	st.start = d.Varint()
+	if d.Err() == nil && st.start != math.MinInt64 && (st.start < minUnix/60-minutesPerDay || st.start > maxUnix/60+minutesPerDay) {
+		d.Fail("first_seen start minute %d is out of range", st.start)
 		return
 	}
-	st.setStart(start)
+	if open := st.rs.open; st.start == math.MinInt64 && len(open) > 0 {
+		// Written before starts were taken as events came.
+		st.start = open[0].b
+	}
+	st.restored()
 	n := d.Count("combination", maxSnapshotKeys)
 	for i := 0; i < n && d.Err() == nil; i++ {
 		h := decodeHash(d)

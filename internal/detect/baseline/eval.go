@@ -48,7 +48,9 @@ const DefaultLateness = 5 * time.Minute
 
 // Unbounded is a Lateness that holds every bucket open until Flush (or
 // until MaxPending forces the oldest closed), for offline use on input
-// that is not in time order.
+// that is not in time order. A first_seen rule's learning period then
+// starts with its oldest event no more than HuntHorizon older than its
+// first event read (see fsState.learn).
 const Unbounded time.Duration = math.MaxInt64
 
 // Options configure an Evaluator.
@@ -99,6 +101,10 @@ type Stats struct {
 	Evicted      int64 // keys and combinations evicted to respect the bounds
 	NoKey        int64 // events lacking a key field or the value of a rate rule
 	BadTime      int64 // events without a time, or with one outside 1716-2191
+	// Early counts the events of first_seen rules that came, in a hunt,
+	// more than HuntHorizon older than the rule's first event read: they
+	// teach the rule, but its learning period starts without them.
+	Early int64
 }
 
 // Evaluator evaluates baseline rules over events in event time.
@@ -610,6 +616,7 @@ func (e *Evaluator) Stats() Stats {
 			st.Evicted += rs.rate.keys.evicted
 			st.Bytes += rs.rate.bytes()
 		} else {
+			st.Early += rs.fs.early
 			st.Combinations += rs.fs.tuples.n
 			st.Evicted += rs.fs.tuples.evicted
 			if rs.fs.entities != nil {

@@ -442,48 +442,57 @@ func TestFirstSeenKeepsLatestMinute(t *testing.T) {
 }
 
 // TestFirstSeenLearningPeriod checks where a first_seen rule's learning
-// period lies, and that its events keep no bucket, with events observed
-// one by one or extracted in batches, and across a restart. In a stream
-// it starts with the oldest event that counts; in a hunt (Lateness
-// Unbounded) with the first event to arrive, an older event arriving
-// later being of the period too.
+// period lies, and that the events surely of it keep no bucket, with
+// events observed one by one or extracted in batches, and across a
+// restart. It starts with the oldest event that counts; in a hunt
+// (Lateness Unbounded), with the oldest no more than HuntHorizon older
+// than the first event read.
 func TestFirstSeenLearningPeriod(t *testing.T) {
 	at := func(minute int, principal, action string) *event.Event {
 		return &event.Event{Time: t0.Add(time.Duration(minute) * time.Minute), Source: "aws.cloudtrail", Principal: principal, Action: action, ID: fmt.Sprint(principal, action, minute)}
 	}
-	rules := mustRules(t, "id: fs\ntitle: FS\nkind: first_seen\nevents: [{source: aws.cloudtrail}]\nkey: [principal]\nnew: [action]\nlearning: 1h\nkey_learning: 1h\n")
-	// Each list of a case is a batch; the period's end is known from the
-	// second. Past the period: p/b was seen, p/c is new, q was first seen
-	// 61 minutes before q/c, r only 11 minutes before r/c.
-	after := []*event.Event{at(70, "p", "b"), at(70, "p", "c"), at(66, "q", "c"), at(70, "r", "c")}
+	const h = 60
 	for _, c := range []struct {
 		name     string
+		rule     string
 		lateness time.Duration
-		batches  [][]*event.Event
-		// after the second batch: combinations and keys known, buckets
-		combinations, keys, pending int
-		want                        []string
+		// Each list is a batch; the events surely of the period are known
+		// from the second.
+		batches [][]*event.Event
+		// after the second batch: combinations and keys known, buckets,
+		// events older than the horizon
+		combinations, keys, pending, early int
+		want                               []string
 	}{{
-		name: "hunt", lateness: baseline.Unbounded,
+		// The period starts at -20h (-30h is past the horizon) and ends
+		// at 52h; the events before 48h, a horizon and a period after the
+		// first, are surely of it.
+		name: "hunt", rule: "learning: 3d\nkey_learning: 1d\n", lateness: baseline.Unbounded,
 		batches: [][]*event.Event{
-			{at(0, "p", "a")}, // starts the period
-			{at(50, "q", "a"), at(-120, "p", "b"), at(5, "q", "a"), at(59, "r", "a"), at(59, "r", "a")},
-			after,
+			{at(0, "p", "a")},
+			{at(40*h, "q", "a"), at(-20*h, "p", "b"), at(5*h, "q", "a"), at(-30*h, "r", "a"), at(50*h, "s", "a"), at(50*h, "s", "a")},
+			{
+				at(60*h, "p", "b"), // seen at -20h
+				at(53*h, "p", "c"), // past the period: fires
+				at(50*h, "p", "d"), // of the period, which -30h does not start
+				at(53*h, "q", "c"), // q first seen at 5h, not 40h: fires
+				at(60*h, "s", "c"), // s first seen 10 hours before
+			},
 		},
-		combinations: 4, keys: 3, want: []string{"p/c", "q/c"},
+		combinations: 4, keys: 3, pending: 1, early: 1, want: []string{"p/c", "q/c"},
 	}, {
-		// The period starts at -8, the oldest event, and ends at 52;
-		// events from 49 on, within the lateness of its end, may be past
-		// it and wait for their minute to close: p/d at 55 fires, r/a at
-		// 59 does not (r is new).
-		name: "stream", lateness: 10 * time.Minute,
+		// The period starts at -8, the oldest event, and ends at 52; the
+		// events before 48, the lateness (rounded up, and one more)
+		// before a period after the first, are surely of it.
+		name: "stream", rule: "learning: 1h\nkey_learning: 1h\n", lateness: 10 * time.Minute,
 		batches: [][]*event.Event{
 			{at(0, "p", "a")},
 			{at(-8, "p", "b"), at(5, "q", "a"), at(50, "q", "a"), at(55, "p", "d"), at(59, "r", "a"), at(59, "r", "a")},
-			after,
+			{at(70, "p", "b"), at(70, "p", "c"), at(66, "q", "c"), at(70, "r", "c")},
 		},
 		combinations: 3, keys: 2, pending: 2, want: []string{"p/c", "p/d", "q/c"},
 	}} {
+		rules := mustRules(t, "id: fs\ntitle: FS\nkind: first_seen\nevents: [{source: aws.cloudtrail}]\nkey: [principal]\nnew: [action]\n"+c.rule)
 		for _, mode := range []string{"observed", "batched", "restarted"} {
 			batched := mode != "observed"
 			opts := baseline.Options{Lateness: c.lateness}
@@ -505,8 +514,8 @@ func TestFirstSeenLearningPeriod(t *testing.T) {
 				if batched {
 					e.Apply(x.Take(nil), collect(&got))
 				}
-				if st := e.Stats(); i == 1 && (st.Pending != c.pending || st.Combinations != c.combinations || st.Entities != c.keys || st.Late != 0) {
-					t.Fatalf("%s, %s: stats %+v after the learning period; want %d buckets, %d combinations, %d keys", c.name, mode, st, c.pending, c.combinations, c.keys)
+				if st := e.Stats(); i == 1 && (st.Pending != c.pending || st.Combinations != c.combinations || st.Entities != c.keys || st.Early != int64(c.early) || st.Late != 0) {
+					t.Fatalf("%s, %s: stats %+v after the learning period; want %d buckets, %d combinations, %d keys, %d early", c.name, mode, st, c.pending, c.combinations, c.keys, c.early)
 				}
 			}
 			e.Flush(collect(&got))
@@ -529,11 +538,11 @@ func TestFirstSeenLearningPeriod(t *testing.T) {
 
 	// In a hunt, events of the period whose minute a forced close passed
 	// are late, each of them, however many of a batch are alike.
-	e = mustNew(t, rules, baseline.Options{Lateness: baseline.Unbounded, MaxPending: 1})
+	e = mustNew(t, mustRules(t, "id: fs\ntitle: FS\nkind: first_seen\nevents: [{source: aws.cloudtrail}]\nkey: [principal]\nnew: [action]\nlearning: 3d\n"), baseline.Options{Lateness: baseline.Unbounded, MaxPending: 1})
 	x := e.NewExtractor()
 	for _, evs := range [][]*event.Event{
-		{at(0, "p", "a"), at(70, "p", "b"), at(70, "q", "b")}, // two buckets: minute 70 closes
-		{at(5, "r", "a"), at(5, "r", "a"), at(5, "r", "a")},
+		{at(0, "p", "a"), at(80*h, "p", "b"), at(80*h, "q", "b")}, // two buckets: 80h closes
+		{at(5*h, "r", "a"), at(5*h, "r", "a"), at(5*h, "r", "a")},
 	} {
 		for _, ev := range evs {
 			x.Extract(ev)

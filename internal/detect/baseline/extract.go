@@ -31,11 +31,12 @@ import (
 // Apply does then is what it would have done event by event, unless
 // MaxPending closes buckets early in the middle of a batch.
 //
-// An event of a first_seen rule's learning period, once the period's end
-// is known (after the rule's first event was applied), gets no record:
-// only its combination's hashes, which Apply teaches the rule, once for
-// the events of a batch alike in minute and combination when Lateness is
-// Unbounded.
+// An event surely of a first_seen rule's learning period (known once the
+// rule's first event was applied, see fsState.learn) gets no record: only
+// its combination's hashes, which Apply teaches the rule. When Lateness is
+// Unbounded, the events of a batch alike in minute and combination mostly
+// share one entry (a small filter finds them); MaxPending closing buckets
+// in the middle of a batch then changes only which of them count as late.
 type Extractor struct {
 	e     *Evaluator // read only: the rules and the routing
 	x     evctx

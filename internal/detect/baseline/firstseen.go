@@ -35,25 +35,37 @@ type fsState struct {
 	// start is the minute the learning period starts, see learn;
 	// MinInt64 before the rule's first event.
 	start int64
-	// slack is, with a bounded lateness, how many minutes before the
-	// first event to arrive an event may be and still count.
-	slack int64
+	// floor is the oldest minute start may go back to, once the first
+	// event since the evaluator was made or restored came (MinInt64
+	// before): that event's minute less slack, the lateness (in minutes,
+	// rounded up, and one more) or, with Lateness Unbounded, HuntHorizon.
+	floor, slack int64
 	// learnEnd is the minute before which an event is of the learning
-	// period for sure, once start is known, if the rule has a period
-	// (MinInt64 otherwise). Extractors read it while batches are applied:
-	// those events only teach the rule (see Extractor.teach), so they
-	// need no record.
+	// period for sure, floor plus the period, once floor is known and if
+	// the rule has a period (MinInt64 otherwise). Extractors read it while
+	// batches are applied: those events only teach the rule (see
+	// Extractor.teach), so they need no record.
 	learnEnd atomic.Int64
+	// early counts the events that came older than floor, which teach the
+	// rule but do not move the start of its period.
+	early int64
 }
 
+// HuntHorizon is how much older than the first event read the events of a
+// hunt (Lateness Unbounded) may be and still move the start of a
+// first_seen rule's learning period: the hunt agrees with a stream of the
+// same events as long as its input is out of time order by less.
+const HuntHorizon = 24 * time.Hour
+
 func newFirstSeenState(rs *ruleState, maxKeys int, lateness time.Duration) *fsState {
-	st := &fsState{rs: rs, tuples: newTable(maxKeys)}
+	st := &fsState{rs: rs, tuples: newTable(maxKeys), start: math.MinInt64, floor: math.MinInt64}
 	if lateness == Unbounded {
 		st.pending = newTable(math.MaxInt)
+		st.slack = int64(HuntHorizon / time.Minute)
 	} else {
-		st.slack = int64((lateness+time.Minute-1)/time.Minute) + 1
+		st.slack = int64(lateness/time.Minute) + 2 // rounded up, and one more
 	}
-	st.setStart(math.MinInt64)
+	st.learnEnd.Store(math.MinInt64)
 	if rs.r.KeyLearning > 0 {
 		st.entities = newTable(maxKeys)
 	}
@@ -66,15 +78,14 @@ func newFirstSeenState(rs *ruleState, maxKeys int, lateness time.Duration) *fsSt
 // an event that may be past the period, which takes a bucket (the close
 // of its minute tells), and for every event of a rule without a period.
 //
-// With a bounded lateness the period starts with the oldest event that
-// counts, whatever the order events arrive in. No event that counts is
-// older than the first to arrive by more than the lateness, so an event
-// is of the period for sure when it is older than the first to arrive
-// plus the period, less the lateness; the others wait for their minute
-// to close, which tells. With Lateness Unbounded (a hunt), where any event
-// may be the oldest, the period starts with the first event to arrive, so
-// that whether an event is of it is known on arrival; an event older than
-// that one is of the period too.
+// The period starts with the oldest event that counts, whatever the order
+// events arrive in, down to floor. With a bounded lateness no event that
+// counts is older than the first to arrive by more than the lateness, so
+// floor is no limit; with Lateness Unbounded, where any event could be the
+// oldest, an event older than the first by more than HuntHorizon is of the
+// period but does not move its start (it is counted in Stats.Early). So an
+// event is of the period for sure when it is older than floor plus the
+// period; the others wait for their minute to close, which tells.
 func (st *fsState) learn(h, eh uint64, minute int64) bool {
 	st.counted(minute)
 	if minute >= st.learnEnd.Load() {
@@ -87,11 +98,41 @@ func (st *fsState) learn(h, eh uint64, minute int64) bool {
 // counted takes note of an event of minute that counts, for the start of
 // the learning period.
 func (st *fsState) counted(minute int64) {
+	if st.floor == math.MinInt64 {
+		// The first event since the evaluator was made or restored: no
+		// event from now on is older by more than slack (see learn), and
+		// a restored start stands.
+		f := minute - st.slack
+		if st.start != math.MinInt64 {
+			f = min(f, st.start)
+		}
+		st.setFloor(f)
+	}
 	switch {
-	case st.start == math.MinInt64:
-		st.setStart(minute)
-	case st.pending == nil && minute < st.start:
-		st.start = minute // learnEnd stays: see learn
+	case minute < st.floor:
+		st.early++
+	case st.start == math.MinInt64 || minute < st.start:
+		st.start = minute
+	}
+}
+
+// setFloor sets floor, and so the minute before which events are of the
+// learning period for sure.
+func (st *fsState) setFloor(f int64) {
+	st.floor = f
+	end := int64(math.MinInt64)
+	if period := int64(st.rs.r.Learning / time.Minute); period > 0 {
+		end = f + period
+	}
+	st.learnEnd.Store(end)
+}
+
+// restored sets floor from a start restored from a checkpoint, in a hunt,
+// where the first event read is long gone: the oldest it may have allowed.
+// With a bounded lateness the first event after the restore sets it.
+func (st *fsState) restored() {
+	if st.pending != nil && st.start != math.MinInt64 {
+		st.setFloor(st.start - st.slack)
 	}
 }
 
@@ -111,18 +152,6 @@ func (st *fsState) teach(h, eh uint64, m int32) {
 			st.entities.insert(eh, m, m)
 		}
 	}
-}
-
-// setStart sets the start of the learning period, as the rule's first
-// event or a checkpoint tells it, and so the minute before which events
-// are of it for sure.
-func (st *fsState) setStart(m int64) {
-	st.start = m
-	end := int64(math.MinInt64)
-	if period := int64(st.rs.r.Learning / time.Minute); period > 0 && m != math.MinInt64 {
-		end = m + period - st.slack
-	}
-	st.learnEnd.Store(end)
 }
 
 // known handles at once an event whose combination is already known,
@@ -172,7 +201,7 @@ func (st *fsState) later(h uint64, minute int64) bool {
 func (st *fsState) close(ob *openBucket, bk *bucket, emit func(Match)) {
 	r := st.rs.r
 	b := ob.b
-	if st.start == math.MinInt64 { // a bucket restored without a start
+	if st.start == math.MinInt64 { // no event counted yet: a forced close
 		st.start = b
 	}
 	if st.pending != nil {
@@ -182,8 +211,8 @@ func (st *fsState) close(ob *openBucket, bk *bucket, emit func(Match)) {
 			defer st.markSeen(bk, last)
 		}
 	}
-	// Events of the learning period get no bucket (see learn), but those
-	// of a checkpoint written before they did may.
+	// The events surely of the learning period got no bucket (see learn);
+	// this decides for the others.
 	period := int64(r.Learning / time.Minute)
 	learning := period > 0 && b-st.start < period
 	young := false
