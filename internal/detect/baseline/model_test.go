@@ -1,6 +1,7 @@
 package baseline
 
 import (
+	"bytes"
 	"encoding/binary"
 	"math"
 	"math/rand/v2"
@@ -8,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vigil-sec/vigil/internal/event"
 )
 
 // TestTableEviction checks that a full table evicts the least recently
@@ -275,5 +278,84 @@ func TestRoleOf(t *testing.T) {
 		if got := roleOfIssuer(c.issuer); got != c.want {
 			t.Errorf("roleOfIssuer(%q) = %q, want %q", c.issuer, got, c.want)
 		}
+	}
+}
+
+// restoreCase returns the first_seen rule of the restore tests, learning
+// for an hour, and a maker of its events, calls of principal p.
+func restoreCase(t *testing.T) ([]*Rule, func(minute int, action string) *event.Event) {
+	t.Helper()
+	rules, err := Parse("fs.baseline", []byte("id: fs\ntitle: FS\nkind: first_seen\nevents: [{source: aws.cloudtrail}]\nkey: [principal]\nnew: [action]\nlearning: 1h\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
+	return rules, func(minute int, action string) *event.Event {
+		return &event.Event{Time: base.Add(time.Duration(minute) * time.Minute), Source: "aws.cloudtrail", Principal: "p", Action: action, ID: action}
+	}
+}
+
+// restoredAs returns a new evaluator of rules with opts, restored from a
+// snapshot of e.
+func restoredAs(t *testing.T, e *Evaluator, rules []*Rule, opts Options) *Evaluator {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := e.Snapshot(&buf); err != nil {
+		t.Fatal(err)
+	}
+	next, err := New(rules, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := next.Restore(&buf); err != nil {
+		t.Fatal(err)
+	}
+	return next
+}
+
+// TestRestoreWithoutStart restores a checkpoint of the kind written before
+// the start of a first_seen rule's learning period was taken as events
+// came: buckets open and no start. The oldest bucket gives the start, so
+// that the period ends where it did.
+func TestRestoreWithoutStart(t *testing.T) {
+	rules, at := restoreCase(t)
+	opts := Options{Lateness: time.Hour}
+	e, err := New(rules, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Observe(at(0, "a"), nil)
+	e.Observe(at(2, "b"), nil)
+	if e.Stats().Pending != 2 {
+		t.Fatalf("stats %+v; want the two minutes open", e.Stats())
+	}
+	e.rules[0].fs.start = math.MinInt64
+	e = restoredAs(t, e, rules, opts)
+	var got []Match
+	e.Observe(at(61, "c"), func(m Match) { got = append(got, m) })
+	e.Flush(func(m Match) { got = append(got, m) })
+	if len(got) != 1 || got[0].Key[1].Value != "c" {
+		t.Errorf("matches %+v; want c, past the period that started at minute 0", got)
+	}
+}
+
+// TestRestoreWithLessLateness restores a stream's checkpoint with a
+// smaller lateness: events the larger one let count still do, and still
+// move the start of the learning period, whatever the restored start.
+func TestRestoreWithLessLateness(t *testing.T) {
+	rules, at := restoreCase(t)
+	e, err := New(rules, Options{Lateness: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Observe(at(100, "a"), nil)
+	e = restoredAs(t, e, rules, Options{Lateness: 5 * time.Minute})
+	var got []Match
+	emit := func(m Match) { got = append(got, m) }
+	e.Observe(at(45, "b"), emit) // not late: the hour of lateness left the frontier at 40
+	e.Observe(at(106, "c"), emit)
+	e.Flush(emit)
+	if st := e.Stats(); st.Late != 0 || len(got) != 1 || got[0].Key[1].Value != "c" {
+		t.Errorf("matches %+v, stats %+v; want c, past the period that started at minute 45", got, st)
 	}
 }
