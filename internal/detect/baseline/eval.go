@@ -354,7 +354,7 @@ func (e *Evaluator) Rules() []*Rule {
 func (e *Evaluator) Observe(ev *event.Event, emit func(Match)) {
 	e.own.Extract(ev)
 	e.Apply(e.own.batch, emit)
-	e.own.Take(e.own.batch)
+	e.own.Take(e.own.batch) // the next batch, in the same memory
 }
 
 // Advance tells the evaluator that event time has reached t for every

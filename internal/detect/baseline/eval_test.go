@@ -470,7 +470,7 @@ func TestFirstSeenLearningPeriod(t *testing.T) {
 		name: "hunt", rule: "learning: 3d\nkey_learning: 1d\n", lateness: baseline.Unbounded,
 		batches: [][]*event.Event{
 			{at(0, "p", "a")},
-			{at(40*h, "q", "a"), at(-20*h, "p", "b"), at(5*h, "q", "a"), at(-30*h, "r", "a"), at(50*h, "s", "a"), at(50*h, "s", "a")},
+			{at(40*h, "q", "a"), at(-20*h, "p", "b"), at(5*h, "q", "a"), at(-30*h, "r", "a"), at(-30*h, "r", "a"), at(50*h, "s", "a"), at(50*h, "s", "a")},
 			{
 				at(60*h, "p", "b"), // seen at -20h
 				at(53*h, "p", "c"), // past the period: fires
@@ -479,7 +479,7 @@ func TestFirstSeenLearningPeriod(t *testing.T) {
 				at(60*h, "s", "c"), // s first seen 10 hours before
 			},
 		},
-		combinations: 4, keys: 3, pending: 1, early: 1, want: []string{"p/c", "q/c"},
+		combinations: 4, keys: 3, pending: 1, early: 2, want: []string{"p/c", "q/c"},
 	}, {
 		// The period starts at -8, the oldest event, and ends at 52; the
 		// events before 48, the lateness (rounded up, and one more)
@@ -530,8 +530,20 @@ func TestFirstSeenLearningPeriod(t *testing.T) {
 		}
 	}
 
+	// Events alike past the horizon in the batch of the first event, which
+	// merge into one record, are each counted early.
+	e := mustNew(t, mustRules(t, "id: fs\ntitle: FS\nkind: first_seen\nevents: [{source: aws.cloudtrail}]\nkey: [principal]\nnew: [action]\nlearning: 3d\n"), baseline.Options{Lateness: baseline.Unbounded})
+	x := e.NewExtractor()
+	for _, ev := range []*event.Event{at(0, "p", "a"), at(-30*h, "r", "a"), at(-30*h, "r", "a")} {
+		x.Extract(ev)
+	}
+	e.Apply(x.Take(nil), nil)
+	if st := e.Stats(); st.Early != 2 {
+		t.Errorf("stats %+v; want 2 events early", st)
+	}
+
 	// Without a learning period an event older than the first fires too.
-	e := mustNew(t, mustRules(t, "id: fs\ntitle: FS\nkind: first_seen\nevents: [{source: aws.cloudtrail}]\nnew: [action]\nlearning: 0s\n"), baseline.Options{Lateness: baseline.Unbounded})
+	e = mustNew(t, mustRules(t, "id: fs\ntitle: FS\nkind: first_seen\nevents: [{source: aws.cloudtrail}]\nnew: [action]\nlearning: 0s\n"), baseline.Options{Lateness: baseline.Unbounded})
 	if got := runAll(e, []*event.Event{at(0, "p", "a"), at(-10, "p", "b")}); len(got) != 2 {
 		t.Errorf("learning 0s: %d matches; want 2", len(got))
 	}
@@ -539,7 +551,7 @@ func TestFirstSeenLearningPeriod(t *testing.T) {
 	// In a hunt, events of the period whose minute a forced close passed
 	// are late, each of them, however many of a batch are alike.
 	e = mustNew(t, mustRules(t, "id: fs\ntitle: FS\nkind: first_seen\nevents: [{source: aws.cloudtrail}]\nkey: [principal]\nnew: [action]\nlearning: 3d\n"), baseline.Options{Lateness: baseline.Unbounded, MaxPending: 1})
-	x := e.NewExtractor()
+	x = e.NewExtractor()
 	for _, evs := range [][]*event.Event{
 		{at(0, "p", "a"), at(80*h, "p", "b"), at(80*h, "q", "b")}, // two buckets: 80h closes
 		{at(5*h, "r", "a"), at(5*h, "r", "a"), at(5*h, "r", "a")},

@@ -607,7 +607,7 @@ func (e *Evaluator) apply(b *Batch, ev *extracted, recs []record, taught []taugh
 			e.stats.Late += 1 + int64(tr.dups)
 			continue
 		}
-		rs.fs.counted(int64(tr.minute))
+		rs.fs.counted(int64(tr.minute), 1+int64(tr.dups))
 		rs.fs.teach(tr.h, tr.eh, tr.minute)
 	}
 	for i := range recs {
@@ -622,7 +622,7 @@ func (e *Evaluator) apply(b *Batch, ev *extracted, recs []record, taught []taugh
 			e.stats.NoKey += 1 + int64(r.counted)
 			continue
 		}
-		if fs := rs.fs; fs != nil && (fs.learn(r.h, r.eh, minute) || fs.known(r.h, r.eh, minute) || fs.later(r.h, minute)) {
+		if fs := rs.fs; fs != nil && (fs.learn(r.h, r.eh, minute, 1+r.merges()) || fs.known(r.h, r.eh, minute) || fs.later(r.h, minute)) {
 			continue
 		}
 		if r.noVal {

@@ -72,9 +72,10 @@ func newFirstSeenState(rs *ruleState, maxKeys int, lateness time.Duration) *fsSt
 	return st
 }
 
-// learn handles at once an event of the rule's learning period, which
-// only teaches: its combination and its key are marked seen in minute,
-// with no bucket, since nothing it brings may fire. It reports false for
+// learn handles at once n events alike of the rule's learning period,
+// which only teach: their combination and its key are marked seen in
+// minute, with no bucket, since nothing they bring may fire. It reports
+// false for
 // an event that may be past the period, which takes a bucket (the close
 // of its minute tells), and for every event of a rule without a period.
 //
@@ -86,8 +87,8 @@ func newFirstSeenState(rs *ruleState, maxKeys int, lateness time.Duration) *fsSt
 // period but does not move its start (it is counted in Stats.Early). So an
 // event is of the period for sure when it is older than floor plus the
 // period; the others wait for their minute to close, which tells.
-func (st *fsState) learn(h, eh uint64, minute int64) bool {
-	st.counted(minute)
+func (st *fsState) learn(h, eh uint64, minute, n int64) bool {
+	st.counted(minute, n)
 	if minute >= st.learnEnd.Load() {
 		return false
 	}
@@ -95,9 +96,9 @@ func (st *fsState) learn(h, eh uint64, minute int64) bool {
 	return true
 }
 
-// counted takes note of an event of minute that counts, for the start of
+// counted takes note of n events of minute that count, for the start of
 // the learning period.
-func (st *fsState) counted(minute int64) {
+func (st *fsState) counted(minute, n int64) {
 	if st.floor == math.MinInt64 {
 		// The first event since the evaluator was made or restored: no
 		// event from now on is older by more than slack (see learn), and
@@ -110,7 +111,7 @@ func (st *fsState) counted(minute int64) {
 	}
 	switch {
 	case minute < st.floor:
-		st.early++
+		st.early += n
 	case st.start == math.MinInt64 || minute < st.start:
 		st.start = minute
 	}
@@ -201,9 +202,6 @@ func (st *fsState) later(h uint64, minute int64) bool {
 func (st *fsState) close(ob *openBucket, bk *bucket, emit func(Match)) {
 	r := st.rs.r
 	b := ob.b
-	if st.start == math.MinInt64 { // no event counted yet: a forced close
-		st.start = b
-	}
 	if st.pending != nil {
 		if s := st.pending.find(bk.h); s != nil && int64(s.aux) == b {
 			last := s.seen
